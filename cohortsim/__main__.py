@@ -1,0 +1,7 @@
+"""Allow ``python -m cohortsim``."""
+
+import sys
+
+from cohortsim.cli import main
+
+sys.exit(main())

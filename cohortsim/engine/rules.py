@@ -1,0 +1,73 @@
+"""Rules both engines share, written once so they cannot drift apart.
+
+Each function works on NumPy scalars or arrays alike, with the same floating-point operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cohortsim.course import END_DEATH, END_DROPOUT, END_MAX_FOLLOW_UP, END_STUDY
+from cohortsim.hazards import Hazard
+
+
+def next_onset(
+    hazard: Hazard,
+    clock: str,
+    previous_resolution: np.ndarray,
+    unit_exponential: np.ndarray,
+    frailty: np.ndarray,
+) -> np.ndarray:
+    """Onset of the next flare, months since treatment start.
+
+    With the ``gap`` clock the hazard restarts when the previous episode resolves; with the
+    ``treatment`` clock it continues from where it stood. No hazard accrues during an episode.
+    """
+    with np.errstate(divide="ignore"):
+        scaled = unit_exponential / frailty
+    if clock == "gap":
+        return previous_resolution + hazard.inverse_cumulative(scaled)
+    return hazard.inverse_cumulative(hazard.cumulative(previous_resolution) + scaled)
+
+
+def own_end(
+    dropout: np.ndarray,
+    death: np.ndarray,
+    max_follow_up: float,
+    months_left_in_study: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A patient's end of follow-up ignoring the data cut-off, and its reason code.
+
+    Ties go to the first of dropout, death, maximum follow-up, study end.
+    """
+    candidates = np.stack(
+        np.broadcast_arrays(dropout, death, np.float64(max_follow_up), months_left_in_study)
+    )
+    which = np.argmin(candidates, axis=0)
+    codes = np.array([END_DROPOUT, END_DEATH, END_MAX_FOLLOW_UP, END_STUDY], dtype=np.int8)
+    return np.min(candidates, axis=0), codes[which]
+
+
+def follow_up_at_cut(
+    own_end_month: np.ndarray,
+    own_reason: np.ndarray,
+    enrol_month: np.ndarray,
+    cutoff_month: np.ndarray,
+    administrative: np.ndarray,
+    first_event_month: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Follow-up (months) and end reason once the data cut-off is known.
+
+    An administrative cut ends follow-up at ``cutoff − enrolment`` for patients still followed.
+    The first event that counted towards an event-driven cut (calendar time ≤ cut-off) always
+    lies within follow-up — rounding in ``(enrol + t) − enrol`` must not push it out.
+    """
+    from cohortsim.course import END_CUTOFF
+
+    to_cut = cutoff_month - enrol_month
+    counted = np.where(enrol_month + first_event_month <= cutoff_month, first_event_month, -np.inf)
+    to_cut = np.maximum(to_cut, counted)
+    is_cut = administrative & (to_cut < own_end_month)
+    follow_up = np.where(is_cut, to_cut, own_end_month)
+    reason = np.where(is_cut, END_CUTOFF, own_reason).astype(np.int8)
+    return follow_up, reason

@@ -1,0 +1,215 @@
+"""The vectorised engine: a :class:`Course` for many replicates at once, with array operations.
+
+There is no Python loop over patients or replicates: the loops here run over flare slots
+(``K``, a handful), arms and cut-off rules. The SimPy engine (:mod:`cohortsim.engine.des`) is the
+readable reference; tests hold the two to identical output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cohortsim.cohort import LatentCohort
+from cohortsim.course import (
+    CUT_AFTER_LAST,
+    CUT_CALENDAR,
+    CUT_EVENTS,
+    CUT_MAX_FOLLOW_UP,
+    CUT_STUDY_END,
+    DETECTED_IMMEDIATELY,
+    DETECTED_SCHEDULED,
+    DETECTED_SYMPTOMATIC,
+    NOT_DETECTED,
+    Course,
+)
+from cohortsim.engine.rules import follow_up_at_cut, next_onset, own_end
+
+
+def _next_done_visit(visit_time: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Time of the first done visit at or after ``at`` (``inf`` if none); visits are sorted."""
+    if visit_time.shape[-1] == 0:
+        return np.full(at.shape, np.inf)
+    done_time = np.where(done, visit_time, np.inf)
+    later_min = np.minimum.accumulate(done_time[..., ::-1], axis=-1)[..., ::-1]
+    later_min = np.concatenate([later_min, np.full((*later_min.shape[:-1], 1), np.inf)], -1)
+    first = np.sum(visit_time < at[..., None], axis=-1)
+    return np.take_along_axis(later_min, first[..., None], axis=-1)[..., 0]
+
+
+def _per_arm(cohort: LatentCohort, getter) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray([getter(arm) for arm in cohort.arms], dtype=float)[cohort.arm]
+
+
+def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarray):  # type: ignore[no-untyped-def]
+    """Flare onsets, detections and resolutions, ignoring the data cut-off."""
+    shape = (*cohort.shape, cohort.n_flares)
+    onset = np.full(shape, np.inf)
+    detected = np.full(shape, np.inf)
+    kind = np.full(shape, NOT_DETECTED, dtype=np.int8)
+    resolved = np.full(shape, np.inf)
+    symptomatic_visit = np.zeros(shape, dtype=bool)
+
+    untreated = _per_arm(cohort, lambda a: a.disease.relapse.untreated_resolution_months)
+    rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
+    immediate = _per_arm(cohort, lambda a: a.disease.relapse.detection == "immediate") > 0
+    recurrent = _per_arm(cohort, lambda a: a.disease.relapse.recurrent) > 0
+    units, frailty = cohort.relapse_units, cohort.frailty
+    visit_time = cohort.visit_time if cohort.n_visits else np.zeros((*cohort.shape, 0))
+    symptomatic, delay = cohort.symptomatic, cohort.symptomatic_delay
+
+    previous = np.zeros(cohort.shape)
+    for k in range(cohort.n_flares):
+        start = np.full(cohort.shape, np.inf)
+        for a, arm in enumerate(cohort.arms):
+            here = cohort.arm == a
+            relapse = arm.disease.relapse
+            start[here] = next_onset(
+                relapse.hazard, relapse.clock, previous[here], units[..., k][here], frailty[here]
+            )
+        if k > 0:
+            start = np.where(recurrent, start, np.inf)
+        live = start <= own_end_month
+        active_until = start + untreated
+        scheduled = _next_done_visit(visit_time, visit_ok, start)
+        scheduled = np.where((scheduled < active_until) & (scheduled <= own_end_month), scheduled, np.inf)
+        symptom_visit = start + delay[..., k]
+        use_symptom = (
+            symptomatic[..., k]
+            & (symptom_visit < active_until)
+            & (symptom_visit <= own_end_month)
+            & (symptom_visit < scheduled)
+        )
+        found = np.where(use_symptom, symptom_visit, scheduled)
+        how = np.where(use_symptom, DETECTED_SYMPTOMATIC, DETECTED_SCHEDULED)
+        found = np.where(immediate, start, found)
+        how = np.where(immediate, DETECTED_IMMEDIATELY, how)
+        is_detected = live & np.isfinite(found)
+        onset[..., k] = np.where(live, start, np.inf)
+        detected[..., k] = np.where(is_detected, found, np.inf)
+        kind[..., k] = np.where(is_detected, how, NOT_DETECTED)
+        symptomatic_visit[..., k] = live & use_symptom & ~immediate
+        end_of_episode = np.where(is_detected, found + rescue, active_until)
+        resolved[..., k] = np.where(live, end_of_episode, np.inf)
+        # A flare that starts after follow-up ends stops the chain; inf propagates from here.
+        previous = np.where(live, end_of_episode, np.inf)
+    return onset, detected, kind, resolved, symptomatic_visit
+
+
+def _cutoff(
+    cohort: LatentCohort, own_end_month: np.ndarray, first_event_calendar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calendar cut-off per replicate, its reason, and whether it is administrative."""
+    rules = cohort.scenario.cutoff
+    replicates = len(cohort.replicates)
+    fired: list[tuple[int, np.ndarray]] = []
+    if rules.calendar_month is not None:
+        fired.append((CUT_CALENDAR, np.full(replicates, rules.calendar_month)))
+    if rules.months_after_last_enrolment is not None:
+        last = cohort.enrol_month.max(axis=1)
+        fired.append((CUT_AFTER_LAST, last + rules.months_after_last_enrolment))
+    if rules.events is not None:
+        if rules.events <= cohort.n_patients:
+            ordered = np.sort(first_event_calendar, axis=1)
+            at = ordered[:, rules.events - 1]
+        else:
+            at = np.full(replicates, np.inf)
+        fired.append((CUT_EVENTS, at))
+    everyone_done = (cohort.enrol_month + own_end_month).max(axis=1)
+    done_reason = CUT_MAX_FOLLOW_UP if rules.max_follow_up_months is not None else CUT_STUDY_END
+    if not fired:
+        return everyone_done, np.full(replicates, done_reason, dtype=np.int8), np.zeros(replicates, bool)
+    times = np.stack([t for _, t in fired])
+    codes = np.array([c for c, _ in fired], dtype=np.int8)
+    if rules.combine == "first":
+        which = np.argmin(times, axis=0)
+    else:
+        which = np.argmax(times, axis=0)
+    rule_time = times[which, np.arange(replicates)]
+    administrative = rule_time < everyone_done
+    cut = np.where(administrative, rule_time, everyone_done)
+    reason = np.where(administrative, codes[which], done_reason).astype(np.int8)
+    return cut, reason, administrative
+
+
+def simulate_course_vector(cohort: LatentCohort) -> Course:
+    """Simulate every replicate of ``cohort`` with array operations."""
+    scenario = cohort.scenario
+    enrol = cohort.enrol_month
+    max_follow_up = scenario.cutoff.max_follow_up_months
+    own_end_month, own_reason = own_end(
+        cohort.dropout_month,
+        cohort.death_month,
+        np.inf if max_follow_up is None else max_follow_up,
+        scenario.study.max_duration_months - enrol,
+    )
+    if cohort.n_visits:
+        visit_time = cohort.visit_time
+        visit_ok = ~cohort.visit_missed & (visit_time <= own_end_month[..., None])
+    else:
+        visit_time = np.zeros((*cohort.shape, 0))
+        visit_ok = np.zeros((*cohort.shape, 0), dtype=bool)
+
+    onset, detected, kind, resolved, symptomatic_visit = _flares(cohort, own_end_month, visit_ok)
+
+    first = detected[..., 0] if scenario.cutoff.event_time == "observed" else onset[..., 0]
+    first_calendar = np.where(np.isfinite(first), enrol + first, np.inf)
+    cut, cut_reason, administrative = _cutoff(cohort, own_end_month, first_calendar)
+
+    enrolled = enrol < cut[:, None]
+    follow_up, end_reason = follow_up_at_cut(
+        own_end_month,
+        own_reason,
+        enrol,
+        cut[:, None],
+        administrative[:, None],
+        np.where(np.isfinite(first), first, np.inf),
+    )
+    follow_up = np.where(enrolled, follow_up, np.nan)
+
+    within = (onset <= follow_up[..., None]) & enrolled[..., None]
+    onset = np.where(within, onset, np.inf)
+    seen = within & (detected <= follow_up[..., None])
+    detected = np.where(seen, detected, np.nan)
+    kind = np.where(seen, kind, NOT_DETECTED).astype(np.int8)
+    # Episodes not detected within follow-up are recorded as running their untreated course
+    # (a detection after the cut-off is not part of the data); both engines use this rule.
+    untreated = _per_arm(cohort, lambda a: a.disease.relapse.untreated_resolution_months)
+    rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
+    resolved = np.where(
+        seen, detected + rescue[..., None], onset + untreated[..., None]
+    )
+    resolved = np.where(within, resolved, np.inf)
+    unscheduled_done = symptomatic_visit & seen
+
+    visit_done = visit_ok & (visit_time <= follow_up[..., None])
+    response_at = _next_done_visit(visit_time, visit_done, cohort.time_to_response)
+    responds = cohort.response_class < 2
+    response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
+    resolution = cohort.manifestation_resolution
+    manifestation_at = np.stack(
+        [
+            _next_done_visit(visit_time, visit_done, resolution[..., m])
+            for m in range(resolution.shape[-1])
+        ],
+        axis=-1,
+    )
+    present = cohort.baseline_manifestations & np.isfinite(resolution)
+    manifestation_observed = np.where(
+        present & np.isfinite(manifestation_at), manifestation_at, np.nan
+    )
+
+    return Course(
+        cutoff_month=cut,
+        cutoff_reason=cut_reason,
+        enrolled=enrolled,
+        follow_up=follow_up,
+        end_reason=end_reason,
+        flare_onset=onset,
+        flare_detected=detected,
+        detection_kind=kind,
+        flare_resolved=resolved,
+        visit_done=visit_done,
+        unscheduled_done=unscheduled_done,
+        response_observed=response_observed,
+        manifestation_observed=manifestation_observed,
+    )

@@ -1,0 +1,139 @@
+"""What a visit measures, as a function of time, the patient's latent state and flares.
+
+See ``docs/model.md`` for the equations. Every function is vectorised; ``t`` is months since
+treatment start, broadcast against per-patient arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from cohortsim.cohort import LatentCohort
+from cohortsim.scenario.types import MANIFESTATIONS
+
+
+def response_progress(t: np.ndarray, time_to_response: np.ndarray) -> np.ndarray:
+    """Fraction of the eventual response reached by month ``t`` (linear, then flat)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        progress = np.where(time_to_response > 0, t / time_to_response, 1.0)
+    return np.clip(progress, 0.0, 1.0)
+
+
+def flare_state(
+    t: np.ndarray, onset: np.ndarray, resolved: np.ndarray, rise: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether a flare episode is under way at ``t`` and the SLEDAI points it adds.
+
+    ``onset``, ``resolved``, ``rise`` have a trailing flare axis; ``t`` broadcasts against the
+    others without it.
+    """
+    active = (onset <= t[..., None]) & (t[..., None] < resolved)
+    return active.any(axis=-1), np.where(active, rise, 0.0).sum(axis=-1)
+
+
+def sledai_at(
+    uniform: np.ndarray,
+    baseline: np.ndarray,
+    residual_fraction: np.ndarray,
+    progress: np.ndarray,
+    flare_rise: np.ndarray,
+    dispersion: np.ndarray,
+) -> np.ndarray:
+    """SLEDAI-2K at a visit: negative binomial (size ``dispersion``) around the expected activity
+    ``baseline·(1 − (1 − residual)·progress) + flare rise``, drawn by inversion of ``uniform``.
+    An expected activity of 0 gives exactly 0."""
+    mean = baseline * (1.0 - (1.0 - residual_fraction) * progress) + flare_rise
+    mean = np.maximum(mean, 0.0)
+    poisson = ~np.isfinite(dispersion)
+    size = np.where(poisson, 1.0, dispersion)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nb = stats.nbinom.ppf(uniform, size, size / (size + mean))
+    value = np.where(poisson, stats.poisson.ppf(uniform, mean), nb)
+    return np.where(mean > 0, value, 0.0)
+
+
+def marker_change(
+    t: np.ndarray,
+    progress: np.ndarray,
+    early_change: np.ndarray,
+    early_time_constant: np.ndarray,
+    class_change: np.ndarray,
+    patient_effect: np.ndarray,
+) -> np.ndarray:
+    """Change from baseline of a biomarker (log ratio, or points for Treg %), without noise."""
+    early = early_change * -np.expm1(-t / early_time_constant)
+    return early + (class_change + patient_effect - early_change) * progress
+
+
+class VisitMeasurer:
+    """Evaluates the measurements of a cohort at given visits.
+
+    Parameters
+    ----------
+    cohort : LatentCohort
+    flare_onset, flare_resolved : (R, N, K)
+        The engine's flare episodes (from the Course).
+    """
+
+    def __init__(
+        self, cohort: LatentCohort, flare_onset: np.ndarray, flare_resolved: np.ndarray
+    ) -> None:
+        self.cohort = cohort
+        self.onset = flare_onset
+        self.resolved = flare_resolved
+
+    def _arm_value(self, getter, index):  # type: ignore[no-untyped-def]
+        values = np.asarray([getter(arm.disease) for arm in self.cohort.arms], dtype=float)
+        return values[self.cohort.arm[index]]
+
+    def measure(
+        self, rows: np.ndarray, patients: np.ndarray, t: np.ndarray, noise: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Measurements at visits ``(rows[j], patients[j])`` at months ``t[j]``.
+
+        ``noise`` holds the visit's own draws: ``sledai`` uniforms and standard normals for
+        ``proteinuria``, ``anti_dsdna`` and ``treg``.
+        """
+        c = self.cohort
+        at = (rows, patients)
+        cls = c.response_class[at].astype(np.int64)
+        progress = response_progress(t, c.time_to_response[at])
+        active, rise = flare_state(t, self.onset[at], self.resolved[at], c.flare_sledai_rise[at])
+        sledai = sledai_at(
+            noise["sledai"],
+            c.baseline_sledai[at],
+            c.residual_fraction[at],
+            progress,
+            rise,
+            self._arm_value(lambda d: d.sledai.visit_dispersion, at),
+        )
+        out: dict[str, np.ndarray] = {"sledai": sledai, "flare_active": active}
+        baselines = {
+            "proteinuria": np.log(c.baseline_proteinuria[at]),
+            "anti_dsdna": np.log(c.baseline_anti_dsdna[at]),
+            "treg": c.baseline_treg[at],
+        }
+        for marker, base in baselines.items():
+            change = marker_change(
+                t,
+                progress,
+                self._arm_value(lambda d, m=marker: getattr(d, m).early_change, at),
+                self._arm_value(lambda d, m=marker: getattr(d, m).early_time_constant_months, at),
+                np.asarray(
+                    [getattr(arm.disease, marker).class_change for arm in c.arms], dtype=float
+                )[c.arm[at], cls],
+                c.biomarker_patient_effect(marker)[at],
+            )
+            if marker == "proteinuria":
+                increase = self._arm_value(lambda d: d.relapse.proteinuria_log_increase, at)
+                change = change + np.where(active, increase, 0.0)
+            value = base + change + self._arm_value(
+                lambda d, m=marker: getattr(d, m).visit_sd, at
+            ) * noise[marker]
+            out[marker] = np.exp(value) if marker != "treg" else np.maximum(value, 0.0)
+        present = c.baseline_manifestations[at] & (t[..., None] < c.manifestation_resolution[at])
+        present[..., MANIFESTATIONS.index("nephritis")] |= active
+        for m, name in enumerate(MANIFESTATIONS):
+            out[name] = present[..., m]
+        return out
