@@ -1,0 +1,7 @@
+"""One module per command; each has HELP, add_arguments(parser) and run(args) -> int."""
+
+from types import ModuleType
+
+from cohortsim.commands import simulate
+
+COMMANDS: dict[str, ModuleType] = {"simulate": simulate}
