@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, command in COMMANDS.items():
         command_parser = sub.add_parser(
-            name, help=command.HELP, description=command.__doc__,
+            name,
+            help=command.HELP,
+            description=command.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_arguments(command_parser)
@@ -57,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted: completed shards are kept; rerun the same command to resume",
-              file=sys.stderr)
+        print(
+            "interrupted: completed shards are kept; rerun the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special, stats
 
 from cohortsim.draws import DrawSource
-from cohortsim.hazards import Hazard
+from cohortsim.hazards import Hazard, is_zero
 from cohortsim.scenario.types import (
     MANIFESTATIONS,
     STRATIFICATION_FACTORS,
@@ -98,6 +98,9 @@ def linear_window_ppf(u: np.ndarray, density_ratio_end_to_start: float) -> np.nd
 
 
 def _per_arm(arms: tuple[Arm, ...], arm_index: np.ndarray, values: list[float]) -> np.ndarray:
+    """Per-patient values of an arm-level parameter (a scalar when all arms agree)."""
+    if all(v == values[0] for v in values):
+        return np.full(arm_index.shape, float(values[0]))
     return np.asarray(values, dtype=float)[arm_index]
 
 
@@ -105,6 +108,8 @@ def _by_arm_hazard(
     arms: tuple[Arm, ...], arm_index: np.ndarray, units: np.ndarray, pick: str
 ) -> np.ndarray:
     """Invert each arm's cumulative hazard at unit exponentials (patient time, months)."""
+    if len(arms) == 1:
+        return getattr(arms[0], pick).inverse_cumulative(units)
     out = np.empty(units.shape)
     for a, arm in enumerate(arms):
         hazard: Hazard = getattr(arm, pick)
@@ -339,6 +344,8 @@ class LatentCohort:
     @cached_property
     def frailty(self) -> np.ndarray:
         """Patient multiplier of the relapse hazard, Gamma(mean 1, variance θ)."""
+        if all(arm.disease.relapse.frailty_variance == 0 for arm in self.arms):
+            return np.ones(self.shape)
         theta = self._disease(lambda d: d.relapse.frailty_variance)
         u = self._u("relapse/frailty")
         shape = 1.0 / np.where(theta > 0, theta, 1.0)
@@ -371,13 +378,19 @@ class LatentCohort:
         return low + extra
 
     # -- competing ends ---------------------------------------------------------------------------
+    def _competing(self, stream: str, pick: str) -> np.ndarray:
+        if all(is_zero(getattr(arm, pick)) for arm in self.arms):
+            # Never happens: skip the draws (other streams are unaffected).
+            return np.full(self.shape, np.inf)
+        return _by_arm_hazard(self.arms, self.arm, self._e(stream), pick)
+
     @cached_property
     def dropout_month(self) -> np.ndarray:
-        return _by_arm_hazard(self.arms, self.arm, self._e("dropout"), "dropout_hazard")
+        return self._competing("dropout", "dropout_hazard")
 
     @cached_property
     def death_month(self) -> np.ndarray:
-        return _by_arm_hazard(self.arms, self.arm, self._e("death"), "death_hazard")
+        return self._competing("death", "death_hazard")
 
     # -- visits ---------------------------------------------------------------------------------
     @property
@@ -419,7 +432,9 @@ class LatentCohort:
         """``(R, N, C)`` months of cyclophosphamide infusions (first at maintenance start)."""
         maintenance = self.scenario.maintenance
         low, high = maintenance.cyclophosphamide_interval_months
-        gaps = low + (high - low) * self._u("maintenance/cyclophosphamide_gap", self.n_cyclophosphamide)
+        gaps = low + (high - low) * self._u(
+            "maintenance/cyclophosphamide_gap", self.n_cyclophosphamide
+        )
         gaps[..., :1] = 0.0
         return maintenance.start_month + np.cumsum(gaps, axis=-1)
 

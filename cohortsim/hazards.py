@@ -14,6 +14,7 @@ consume identical draws. Time ``t`` is months since the patient's treatment star
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,11 @@ class Hazard(Protocol):
     def scaled(self, hazard_ratio: float) -> Hazard: ...
 
     def describe(self) -> str: ...
+
+
+def is_zero(hazard: Hazard) -> bool:
+    """True when the hazard is identically zero (the event never happens)."""
+    return isinstance(hazard, PiecewiseConstantHazard) and not any(hazard.rates_per_month)
 
 
 def survival(hazard: Hazard, t_months: ArrayLike) -> FloatArray:
@@ -70,7 +76,7 @@ class PiecewiseConstantHazard:
         if any(r < 0 or not math.isfinite(r) for r in self.rates_per_month):
             raise ValueError("hazard rates must be finite and >= 0")
         edges = (0.0, *self.breakpoints_months)
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("breakpoints must be strictly increasing and > 0")
 
     @property
@@ -119,7 +125,8 @@ class PiecewiseConstantHazard:
             median = math.log(2) / rate if rate > 0 else math.inf
             return f"exponential, {rate:.5g}/month (median {median:.4g} months)"
         periods = ", ".join(
-            f"{r:.4g}/month from {s:.4g}" for r, s in zip(self.rates_per_month, self._starts, strict=True)
+            f"{r:.4g}/month from {s:.4g}"
+            for r, s in zip(self.rates_per_month, self._starts, strict=True)
         )
         return f"piecewise-constant: {periods}"
 

@@ -128,9 +128,11 @@ class VisitMeasurer:
             if marker == "proteinuria":
                 increase = self._arm_value(lambda d: d.relapse.proteinuria_log_increase, at)
                 change = change + np.where(active, increase, 0.0)
-            value = base + change + self._arm_value(
-                lambda d, m=marker: getattr(d, m).visit_sd, at
-            ) * noise[marker]
+            value = (
+                base
+                + change
+                + self._arm_value(lambda d, m=marker: getattr(d, m).visit_sd, at) * noise[marker]
+            )
             out[marker] = np.exp(value) if marker != "treg" else np.maximum(value, 0.0)
         present = c.baseline_manifestations[at] & (t[..., None] < c.manifestation_resolution[at])
         present[..., MANIFESTATIONS.index("nephritis")] |= active

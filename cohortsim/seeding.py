@@ -26,7 +26,9 @@ REPLICATES_PER_BLOCK = 256
 """Replicates sharing one generator per stream. Part of the seeding scheme: changing it changes
 every result, so it is a constant, recorded in manifests, not a setting."""
 
-SEEDING_SCHEME = f"SeedSequence(entropy, spawn_key=(block, crc32(stream))), block={REPLICATES_PER_BLOCK}"
+SEEDING_SCHEME = (
+    f"SeedSequence(entropy, spawn_key=(block, crc32(stream))), block={REPLICATES_PER_BLOCK}"
+)
 
 
 def stream_id(name: str) -> int:

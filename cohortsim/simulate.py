@@ -92,9 +92,7 @@ class _ShardJob:
 
 
 def _run_shard(job: _ShardJob) -> tuple[int, dict[str, int]]:
-    tables = simulate_tables(
-        job.scenario, job.entropy, np.arange(job.first, job.stop), job.engine
-    )
+    tables = simulate_tables(job.scenario, job.entropy, np.arange(job.first, job.stop), job.engine)
     return job.shard, write_shard(job.staging, job.shard, tables)
 
 

@@ -93,8 +93,13 @@ class _EventRows:
             return empty
         merged = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
         order = np.lexsort(
-            (merged["sequence"], merged["event"], merged["true_months"], merged["patient_id"],
-             merged["row"])
+            (
+                merged["sequence"],
+                merged["event"],
+                merged["true_months"],
+                merged["patient_id"],
+                merged["row"],
+            )
         )
         return {k: v[order] for k, v in merged.items()}
 
@@ -115,7 +120,9 @@ def build_tables(cohort: LatentCohort, course: Course) -> dict[str, Columns]:
     maintenance = cohort.scenario.maintenance
     if maintenance.enabled and cohort.is_sle:
         start = np.full(cohort.shape, maintenance.start_month)
-        events.add("prednisone_start", enrolled & (start <= fu), start, value=cohort.prednisone_dose)
+        events.add(
+            "prednisone_start", enrolled & (start <= fu), start, value=cohort.prednisone_dose
+        )
         times = cohort.cyclophosphamide_time
         sequence = np.arange(1, times.shape[-1] + 1)
         events.add(
@@ -287,16 +294,30 @@ def _visits(cohort: LatentCohort, course: Course) -> Columns:
         t = cohort.visit_time[rows, patients, v]
         noise = {m: cohort.visit_noise(m)[rows, patients, v] for m in markers}
         parts.append(
-            _visit_part(rows, patients, (v + 1).astype(np.int16), 1,
-                        cohort.visit_nominal[v], t, measurer.measure(rows, patients, t, noise))
+            _visit_part(
+                rows,
+                patients,
+                (v + 1).astype(np.int16),
+                1,
+                cohort.visit_nominal[v],
+                t,
+                measurer.measure(rows, patients, t, noise),
+            )
         )
     rows, patients, k = np.nonzero(course.unscheduled_done)
     if len(rows):
         t = course.flare_detected[rows, patients, k]
         noise = {m: cohort.unscheduled_noise(m)[rows, patients, k] for m in markers}
         parts.append(
-            _visit_part(rows, patients, np.full(len(rows), -1, np.int16), 2,
-                        np.full(len(rows), np.nan), t, measurer.measure(rows, patients, t, noise))
+            _visit_part(
+                rows,
+                patients,
+                np.full(len(rows), -1, np.int16),
+                2,
+                np.full(len(rows), np.nan),
+                t,
+                measurer.measure(rows, patients, t, noise),
+            )
         )
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     order = np.lexsort((merged["actual_months"], merged["patient_id"], merged["row"]))

@@ -46,12 +46,22 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a scenario key, e.g. --set study.n_patients=40 (repeatable; "
         "VALUE is a TOML value)",
     )
-    parser.add_argument("--seed", type=seed_int, help="seed entropy (default: the scenario's "
-                        "simulation.seed, else a fresh one, printed)")
-    parser.add_argument("--replicates", type=positive_int,
-                        help="simulated trials (default: the scenario's simulation.replicates)")
-    parser.add_argument("--workers", type=positive_int, default=1,
-                        help="worker processes (results do not depend on it; default 1)")
+    parser.add_argument(
+        "--seed",
+        type=seed_int,
+        help="seed entropy (default: the scenario's simulation.seed, else a fresh one, printed)",
+    )
+    parser.add_argument(
+        "--replicates",
+        type=positive_int,
+        help="simulated trials (default: the scenario's simulation.replicates)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes (results do not depend on it; default 1)",
+    )
 
 
 def load(args: argparse.Namespace) -> Scenario:

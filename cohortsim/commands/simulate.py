@@ -22,11 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument("--engine", choices=("des", "vector"), default="des",
-                        help="des: SimPy discrete-event engine (default); vector: vectorised "
-                        "engine (same output, faster)")
-    parser.add_argument("--shard-size", type=positive_int,
-                        help="replicates per shard (advanced; default from the trial size)")
+    parser.add_argument(
+        "--engine",
+        choices=("des", "vector"),
+        default="des",
+        help="des: SimPy discrete-event engine (default); vector: vectorised "
+        "engine (same output, faster)",
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=positive_int,
+        help="replicates per shard (advanced; default from the trial size)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,9 +54,13 @@ def run(args: argparse.Namespace) -> int:
         on_shard=progress.advance,
     )
     progress.close()
-    resumed = f", {result.shards_reused} reused from an interrupted run" if result.shards_reused else ""
-    print(f"{scenario.study.name}: {replicates} trials x {scenario.study.n_patients} patients, "
-          f"seed {seed}, engine {args.engine}")
+    resumed = (
+        f", {result.shards_reused} reused from an interrupted run" if result.shards_reused else ""
+    )
+    print(
+        f"{scenario.study.name}: {replicates} trials x {scenario.study.n_patients} patients, "
+        f"seed {seed}, engine {args.engine}"
+    )
     for table, rows in result.rows.items():
         print(f"  {table:<9}{rows:>12,} rows   {result.out / table}/")
     print(f"  manifest   {result.out / 'manifest.json'}")

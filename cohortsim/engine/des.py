@@ -164,7 +164,11 @@ class _Trial:
         for child in p.children:
             if child.is_alive:
                 child.interrupt()
-        if p.process is not None and p.process.is_alive and p.process is not self.env.active_process:
+        if (
+            p.process is not None
+            and p.process.is_alive
+            and p.process is not self.env.active_process
+        ):
             p.process.interrupt()
 
     def visits(self, p: _Patient):  # type: ignore[no-untyped-def]
@@ -181,9 +185,9 @@ class _Trial:
                     if k not in p.detected and self._still_active(p, k, onset, t):
                         self._detect(p, k, t, DETECTED_SCHEDULED)
                 t_response = self._value(c.time_to_response, i)
-                if np.isnan(p.response_seen) and c.response_class[self.row, i] < 2:
-                    if t_response <= t:
-                        p.response_seen = t
+                responds = c.response_class[self.row, i] < 2
+                if np.isnan(p.response_seen) and responds and t_response <= t:
+                    p.response_seen = t
                 resolution = self._value(c.manifestation_resolution, i)
                 present = self._value(c.baseline_manifestations, i)
                 for m in np.nonzero(present & (resolution <= t))[0]:

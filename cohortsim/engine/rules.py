@@ -40,12 +40,18 @@ def own_end(
 
     Ties go to the first of dropout, death, maximum follow-up, study end.
     """
-    candidates = np.stack(
-        np.broadcast_arrays(dropout, death, np.float64(max_follow_up), months_left_in_study)
-    )
-    which = np.argmin(candidates, axis=0)
-    codes = np.array([END_DROPOUT, END_DEATH, END_MAX_FOLLOW_UP, END_STUDY], dtype=np.int8)
-    return np.min(candidates, axis=0), codes[which]
+    # Successive minima (not a stacked argmin): same result, no (4, R, N) temporary.
+    end = np.asarray(dropout, dtype=float)
+    reason = np.full(end.shape, END_DROPOUT, dtype=np.int8)
+    for code, candidate in (
+        (END_DEATH, death),
+        (END_MAX_FOLLOW_UP, np.float64(max_follow_up)),
+        (END_STUDY, months_left_in_study),
+    ):
+        earlier = candidate < end
+        end = np.where(earlier, candidate, end)
+        reason = np.where(earlier, np.int8(code), reason)
+    return end, reason
 
 
 def follow_up_at_cut(

@@ -23,6 +23,7 @@ from cohortsim.course import (
     Course,
 )
 from cohortsim.engine.rules import follow_up_at_cut, next_onset, own_end
+from cohortsim.scenario.types import MANIFESTATIONS
 
 
 def _next_done_visit(visit_time: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -69,9 +70,19 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
         if k > 0:
             start = np.where(recurrent, start, np.inf)
         live = start <= own_end_month
+        if immediate.all():
+            onset[..., k] = np.where(live, start, np.inf)
+            detected[..., k] = onset[..., k]
+            kind[..., k] = np.where(live, DETECTED_IMMEDIATELY, NOT_DETECTED)
+            end_of_episode = start + rescue
+            resolved[..., k] = np.where(live, end_of_episode, np.inf)
+            previous = np.where(live, end_of_episode, np.inf)
+            continue
         active_until = start + untreated
         scheduled = _next_done_visit(visit_time, visit_ok, start)
-        scheduled = np.where((scheduled < active_until) & (scheduled <= own_end_month), scheduled, np.inf)
+        scheduled = np.where(
+            (scheduled < active_until) & (scheduled <= own_end_month), scheduled, np.inf
+        )
         symptom_visit = start + delay[..., k]
         use_symptom = (
             symptomatic[..., k]
@@ -117,13 +128,14 @@ def _cutoff(
     everyone_done = (cohort.enrol_month + own_end_month).max(axis=1)
     done_reason = CUT_MAX_FOLLOW_UP if rules.max_follow_up_months is not None else CUT_STUDY_END
     if not fired:
-        return everyone_done, np.full(replicates, done_reason, dtype=np.int8), np.zeros(replicates, bool)
+        return (
+            everyone_done,
+            np.full(replicates, done_reason, dtype=np.int8),
+            np.zeros(replicates, bool),
+        )
     times = np.stack([t for _, t in fired])
     codes = np.array([c for c, _ in fired], dtype=np.int8)
-    if rules.combine == "first":
-        which = np.argmin(times, axis=0)
-    else:
-        which = np.argmax(times, axis=0)
+    which = np.argmin(times, axis=0) if rules.combine == "first" else np.argmax(times, axis=0)
     rule_time = times[which, np.arange(replicates)]
     administrative = rule_time < everyone_done
     cut = np.where(administrative, rule_time, everyone_done)
@@ -175,13 +187,28 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
     # (a detection after the cut-off is not part of the data); both engines use this rule.
     untreated = _per_arm(cohort, lambda a: a.disease.relapse.untreated_resolution_months)
     rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
-    resolved = np.where(
-        seen, detected + rescue[..., None], onset + untreated[..., None]
-    )
+    resolved = np.where(seen, detected + rescue[..., None], onset + untreated[..., None])
     resolved = np.where(within, resolved, np.inf)
     unscheduled_done = symptomatic_visit & seen
 
     visit_done = visit_ok & (visit_time <= follow_up[..., None])
+    if not cohort.is_sle:
+        # No response or manifestations outside the lupus model: constant views, no work.
+        return Course(
+            cutoff_month=cut,
+            cutoff_reason=cut_reason,
+            enrolled=enrolled,
+            follow_up=follow_up,
+            end_reason=end_reason,
+            flare_onset=onset,
+            flare_detected=detected,
+            detection_kind=kind,
+            flare_resolved=resolved,
+            visit_done=visit_done,
+            unscheduled_done=unscheduled_done,
+            response_observed=np.broadcast_to(np.nan, cohort.shape),
+            manifestation_observed=np.broadcast_to(np.nan, (*cohort.shape, len(MANIFESTATIONS))),
+        )
     response_at = _next_done_visit(visit_time, visit_done, cohort.time_to_response)
     responds = cohort.response_class < 2
     response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
