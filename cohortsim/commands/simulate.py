@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         f"seed {seed}, engine {args.engine}"
     )
     for table, rows in result.rows.items():
-        print(f"  {table:<9}{rows:>12,} rows   {result.out / table}/")
-    print(f"  manifest   {result.out / 'manifest.json'}")
+        print(f"  {table:<9}{rows:>12,} rows   {args.out / table}/")
+    print(f"  manifest   {args.out / 'manifest.json'}")
     print(f"done in {result.seconds:.1f} s ({result.shards_run} shards{resumed})")
     return 0
