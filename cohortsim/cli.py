@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from cohortsim import __version__
 from cohortsim.commands import COMMANDS
-from cohortsim.commands.common import UsageError
+from cohortsim.errors import UsageError
 from cohortsim.io import OutputError
 from cohortsim.scenario import ScenarioError
 

@@ -12,9 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import pyarrow as pa
 from cohortsim import __version__
 from cohortsim.cohort import LatentCohort
 from cohortsim.engine import ENGINES
+from cohortsim.executors import run_jobs
 from cohortsim.io import DatasetStaging, RunIdentity, write_shard
 from cohortsim.scenario.types import Scenario
 from cohortsim.seeding import SEEDING_SCHEME
@@ -117,6 +116,8 @@ def run_simulation(
     overwrite: bool = False,
     shard_size: int | None = None,
     on_shard: Callable[[], None] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> SimulationRun:
     """Simulate ``replicates`` trials and write them to ``out`` (atomically, resumably)."""
     start = time.monotonic()
@@ -144,19 +145,9 @@ def run_simulation(
         )
         for k in todo
     ]
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            _run_shard(job)
-            if on_shard:
-                on_shard()
-    else:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")
-        ) as pool:
-            for future in as_completed([pool.submit(_run_shard, job) for job in jobs]):
-                future.result()
-                if on_shard:
-                    on_shard()
+    for _ in run_jobs(_run_shard, jobs, workers, executor, scheduler):
+        if on_shard:
+            on_shard()
     manifest: dict[str, Any] = {
         "scenario": dict(scenario.resolved),
         "scenario_sha256": scenario.sha256,
@@ -169,6 +160,7 @@ def run_simulation(
         "package_versions": package_versions(),
         "run": {
             "workers": workers,
+            "executor": executor,
             "shards_run": len(jobs),
             "shards_reused": reused,
             "seconds": round(time.monotonic() - start, 3),

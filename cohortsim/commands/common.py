@@ -1,18 +1,17 @@
 """Options and helpers shared by the commands."""
 
+# UsageError is re-exported here for the commands' convenience.
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from cohortsim.errors import UsageError
 from cohortsim.scenario import load_scenario
 from cohortsim.scenario.types import Scenario
 from cohortsim.seeding import fresh_entropy
-
-
-class UsageError(Exception):
-    """A bad command-line option (exit status 2)."""
 
 
 def positive_int(text: str) -> int:
@@ -80,3 +79,19 @@ def resolve_seed(args: argparse.Namespace, scenario: Scenario) -> int:
     entropy = fresh_entropy()
     print(f"seed: {entropy} (generated; pass --seed {entropy} to reproduce)", file=sys.stderr)
     return entropy
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: worker processes on this machine (default); dask: a dask.distributed "
+        "cluster (needs cohortsim[dask]); results are identical",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --executor dask: scheduler address (default: start a local cluster on "
+        "127.0.0.1); workers must see the output directory",
+    )

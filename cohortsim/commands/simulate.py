@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cohortsim.commands.common import add_scenario_arguments, load, positive_int, resolve_seed
+from cohortsim.commands.common import (
+    add_executor_arguments,
+    add_scenario_arguments,
+    load,
+    positive_int,
+    resolve_seed,
+)
 from cohortsim.progress import Progress
 from cohortsim.simulate import default_shard_size, run_simulation
 
@@ -29,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="des: SimPy discrete-event engine (default); vector: vectorised "
         "engine (same output, faster)",
     )
+    add_executor_arguments(parser)
     parser.add_argument(
         "--shard-size",
         type=positive_int,
@@ -52,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         shard_size=shard_size,
         on_shard=progress.advance,
+        executor=args.executor,
+        scheduler=args.scheduler,
     )
     progress.close()
     resumed = (
