@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 from scipy import special, stats
 
+from cohortsim.discrete import count_quantile
 from cohortsim.draws import DrawSource
 from cohortsim.hazards import Hazard, is_zero
 from cohortsim.scenario.types import (
@@ -150,6 +151,7 @@ class LatentCohort:
         self.visit_nominal, self.visit_window = visit_schedule(scenario)
         self.n_flares = max_flares(scenario)
         self.n_cyclophosphamide = max_cyclophosphamide(scenario)
+        self._patient_effects: dict[str, np.ndarray] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -321,8 +323,12 @@ class LatentCohort:
     def biomarker_patient_effect(self, marker: str) -> np.ndarray:
         """Patient deviation of the class change of ``marker`` (``proteinuria``, ``anti_dsdna``,
         ``treg``): N(0, patient_sd)."""
-        sd = self._disease(lambda d: getattr(d, marker).patient_sd)
-        return sd * self.draws.normal(f"{marker}/patient", self.n_patients)
+        if marker not in self._patient_effects:
+            sd = self._disease(lambda d: getattr(d, marker).patient_sd)
+            self._patient_effects[marker] = sd * self.draws.normal(
+                f"{marker}/patient", self.n_patients
+            )
+        return self._patient_effects[marker]
 
     @cached_property
     def manifestation_resolution(self) -> np.ndarray:
@@ -374,8 +380,7 @@ class LatentCohort:
         low = self._disease(lambda d: d.relapse.sledai_increase_min)[..., None]
         mean = self._disease(lambda d: d.relapse.sledai_increase_mean)[..., None]
         u = self._u("relapse/sledai_rise", self.n_flares)
-        extra = np.where(mean > low, stats.poisson.ppf(u, np.maximum(mean - low, 1e-12)), 0.0)
-        return low + extra
+        return low + count_quantile(u, np.maximum(mean - low, 0.0), np.inf)
 
     # -- competing ends ---------------------------------------------------------------------------
     def _competing(self, stream: str, pick: str) -> np.ndarray:

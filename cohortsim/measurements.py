@@ -7,9 +7,9 @@ treatment start, broadcast against per-patient arrays.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from cohortsim.cohort import LatentCohort
+from cohortsim.discrete import count_quantile
 from cohortsim.scenario.types import MANIFESTATIONS
 
 
@@ -44,13 +44,7 @@ def sledai_at(
     ``baseline·(1 − (1 − residual)·progress) + flare rise``, drawn by inversion of ``uniform``.
     An expected activity of 0 gives exactly 0."""
     mean = baseline * (1.0 - (1.0 - residual_fraction) * progress) + flare_rise
-    mean = np.maximum(mean, 0.0)
-    poisson = ~np.isfinite(dispersion)
-    size = np.where(poisson, 1.0, dispersion)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        nb = stats.nbinom.ppf(uniform, size, size / (size + mean))
-    value = np.where(poisson, stats.poisson.ppf(uniform, mean), nb)
-    return np.where(mean > 0, value, 0.0)
+    return count_quantile(uniform, np.maximum(mean, 0.0), dispersion)
 
 
 def marker_change(

@@ -26,15 +26,22 @@ from cohortsim.engine.rules import follow_up_at_cut, next_onset, own_end
 from cohortsim.scenario.types import MANIFESTATIONS
 
 
-def _next_done_visit(visit_time: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Time of the first done visit at or after ``at`` (``inf`` if none); visits are sorted."""
-    if visit_time.shape[-1] == 0:
-        return np.full(at.shape, np.inf)
-    done_time = np.where(done, visit_time, np.inf)
-    later_min = np.minimum.accumulate(done_time[..., ::-1], axis=-1)[..., ::-1]
-    later_min = np.concatenate([later_min, np.full((*later_min.shape[:-1], 1), np.inf)], -1)
-    first = np.sum(visit_time < at[..., None], axis=-1)
-    return np.take_along_axis(later_min, first[..., None], axis=-1)[..., 0]
+class _NextVisit:
+    """First done visit at or after a time: ``inf`` if none. Visits are sorted in time, so the
+    answer is a suffix minimum of the done visits' times, computed once per set of visits."""
+
+    def __init__(self, visit_time: np.ndarray, done: np.ndarray) -> None:
+        self.visit_time = visit_time
+        done_time = np.where(done, visit_time, np.inf)
+        later_min = np.minimum.accumulate(done_time[..., ::-1], axis=-1)[..., ::-1]
+        pad = np.full((*later_min.shape[:-1], 1), np.inf)
+        self.later_min = np.concatenate([later_min, pad], axis=-1)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        if self.visit_time.shape[-1] == 0:
+            return np.full(t.shape, np.inf)
+        first = np.sum(self.visit_time < t[..., None], axis=-1)
+        return np.take_along_axis(self.later_min, first[..., None], axis=-1)[..., 0]
 
 
 def _per_arm(cohort: LatentCohort, getter) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -58,6 +65,7 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
     visit_time = cohort.visit_time if cohort.n_visits else np.zeros((*cohort.shape, 0))
     symptomatic, delay = cohort.symptomatic, cohort.symptomatic_delay
 
+    next_visit = _NextVisit(visit_time, visit_ok)
     previous = np.zeros(cohort.shape)
     for k in range(cohort.n_flares):
         start = np.full(cohort.shape, np.inf)
@@ -79,7 +87,7 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
             previous = np.where(live, end_of_episode, np.inf)
             continue
         active_until = start + untreated
-        scheduled = _next_done_visit(visit_time, visit_ok, start)
+        scheduled = next_visit.at(start)
         scheduled = np.where(
             (scheduled < active_until) & (scheduled <= own_end_month), scheduled, np.inf
         )
@@ -209,13 +217,14 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
             response_observed=np.broadcast_to(np.nan, cohort.shape),
             manifestation_observed=np.broadcast_to(np.nan, (*cohort.shape, len(MANIFESTATIONS))),
         )
-    response_at = _next_done_visit(visit_time, visit_done, cohort.time_to_response)
+    done_visit = _NextVisit(visit_time, visit_done)
+    response_at = done_visit.at(cohort.time_to_response)
     responds = cohort.response_class < 2
     response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
     resolution = cohort.manifestation_resolution
     manifestation_at = np.stack(
         [
-            _next_done_visit(visit_time, visit_done, resolution[..., m])
+            done_visit.at(resolution[..., m])
             for m in range(resolution.shape[-1])
         ],
         axis=-1,
