@@ -22,8 +22,26 @@ from cohortsim.course import (
     NOT_DETECTED,
     Course,
 )
-from cohortsim.engine.rules import follow_up_at_cut, next_onset, own_end
+from cohortsim.engine.rules import (
+    follow_up_at_cut,
+    next_onset,
+    next_onset_exponential,
+    own_end,
+)
+from cohortsim.hazards import PiecewiseConstantHazard
 from cohortsim.scenario.types import MANIFESTATIONS
+
+
+def _exponential_rates(cohort: LatentCohort) -> np.ndarray | None:
+    """Per-patient relapse rates when every arm's hazard is exponential with one clock, else
+    None (then each arm's hazard is inverted on its own patients)."""
+    relapses = [arm.disease.relapse for arm in cohort.arms]
+    if len({r.clock for r in relapses}) != 1 or not all(
+        isinstance(r.hazard, PiecewiseConstantHazard) and len(r.hazard.rates_per_month) == 1
+        for r in relapses
+    ):
+        return None
+    return _per_arm(cohort, lambda a: a.disease.relapse.hazard.rates_per_month[0])
 
 
 class _NextVisit:
@@ -45,7 +63,11 @@ class _NextVisit:
 
 
 def _per_arm(cohort: LatentCohort, getter) -> np.ndarray:  # type: ignore[no-untyped-def]
-    return np.asarray([getter(arm) for arm in cohort.arms], dtype=float)[cohort.arm]
+    """An arm-level parameter per patient; a 0-d array (broadcasts) when all arms agree."""
+    values = np.asarray([getter(arm) for arm in cohort.arms], dtype=float)
+    if np.all(values == values[0]):
+        return values[0:1].reshape(())
+    return values[cohort.arm]
 
 
 def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarray):  # type: ignore[no-untyped-def]
@@ -63,18 +85,28 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
     recurrent = _per_arm(cohort, lambda a: a.disease.relapse.recurrent) > 0
     units, frailty = cohort.relapse_units, cohort.frailty
     visit_time = cohort.visit_time if cohort.n_visits else np.zeros((*cohort.shape, 0))
-    symptomatic, delay = cohort.symptomatic, cohort.symptomatic_delay
+    exponential_rate = _exponential_rates(cohort)
 
     next_visit = _NextVisit(visit_time, visit_ok)
     previous = np.zeros(cohort.shape)
     for k in range(cohort.n_flares):
-        start = np.full(cohort.shape, np.inf)
-        for a, arm in enumerate(cohort.arms):
-            here = cohort.arm == a
-            relapse = arm.disease.relapse
-            start[here] = next_onset(
-                relapse.hazard, relapse.clock, previous[here], units[..., k][here], frailty[here]
+        if exponential_rate is not None:
+            clock = cohort.arms[0].disease.relapse.clock
+            start = next_onset_exponential(
+                exponential_rate, clock, previous, units[..., k], frailty
             )
+        else:
+            start = np.full(cohort.shape, np.inf)
+            for a, arm in enumerate(cohort.arms):
+                here = cohort.arm == a
+                relapse = arm.disease.relapse
+                start[here] = next_onset(
+                    relapse.hazard,
+                    relapse.clock,
+                    previous[here],
+                    units[..., k][here],
+                    frailty[here],
+                )
         if k > 0:
             start = np.where(recurrent, start, np.inf)
         live = start <= own_end_month
@@ -87,6 +119,7 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
             previous = np.where(live, end_of_episode, np.inf)
             continue
         active_until = start + untreated
+        symptomatic, delay = cohort.symptomatic, cohort.symptomatic_delay
         scheduled = next_visit.at(start)
         scheduled = np.where(
             (scheduled < active_until) & (scheduled <= own_end_month), scheduled, np.inf
@@ -128,8 +161,8 @@ def _cutoff(
         fired.append((CUT_AFTER_LAST, last + rules.months_after_last_enrolment))
     if rules.events is not None:
         if rules.events <= cohort.n_patients:
-            ordered = np.sort(first_event_calendar, axis=1)
-            at = ordered[:, rules.events - 1]
+            kth = rules.events - 1
+            at = np.partition(first_event_calendar, kth, axis=1)[:, kth]
         else:
             at = np.full(replicates, np.inf)
         fired.append((CUT_EVENTS, at))
@@ -223,10 +256,7 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
     response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
     resolution = cohort.manifestation_resolution
     manifestation_at = np.stack(
-        [
-            done_visit.at(resolution[..., m])
-            for m in range(resolution.shape[-1])
-        ],
+        [done_visit.at(resolution[..., m]) for m in range(resolution.shape[-1])],
         axis=-1,
     )
     present = cohort.baseline_manifestations & np.isfinite(resolution)
