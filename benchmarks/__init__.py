@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (run ``python benchmarks/run.py``; see docs/performance.md)."""

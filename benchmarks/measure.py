@@ -1,0 +1,76 @@
+"""Small timing and memory helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def best_of(function: Callable[[], object], repeats: int = 3) -> float:
+    """Smallest wall-clock time of ``repeats`` calls, seconds (the least disturbed run)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """A command run in a fresh process: wall time and the peak resident memory of it and its
+    children (the largest single process, as the kernel reports ``ru_maxrss``)."""
+
+    seconds: float
+    peak_mib: float
+    stdout: str
+
+
+def run_process(args: list[str]) -> ProcessRun:
+    """Run ``python -c``-style measured child: time it and read its peak memory."""
+    probe = (
+        "import json, resource, subprocess, sys, time; "
+        "start = time.perf_counter(); "
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "seconds = time.perf_counter() - start; "
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'code': done.returncode, "
+        "'stdout': done.stdout, 'stderr': done.stderr}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    record = json.loads(out.stdout)
+    if record["code"] != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{record['stderr']}")
+    return ProcessRun(record["seconds"], record["peak_mib"], record["stdout"])
+
+
+def self_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cohortsim_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cohortsim", *args]
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A Markdown table."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+                     + [line(r) for r in rows])
