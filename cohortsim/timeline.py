@@ -37,7 +37,7 @@ VISIT_TYPES = ("baseline", "scheduled", "unscheduled")
 DETAILS = (*END_REASONS, *MANIFESTATIONS, *DETECTION_KINDS)
 NO_CODE = -1
 
-Columns = dict[str, np.ndarray]
+Columns = dict[str, np.ndarray | None]
 
 
 def _event_code(name: str) -> int:
@@ -221,6 +221,11 @@ def build_tables(cohort: LatentCohort, course: Course) -> dict[str, Columns]:
     }
     for m, name in enumerate(MANIFESTATIONS):
         patient_columns[f"baseline_{name}"] = cohort.baseline_manifestations[..., m][at]
+    if not cohort.is_sle:
+        # A plain time-to-event trial has no covariates: null, not a drawn or default value.
+        patient_columns["female"] = None
+        for name in MANIFESTATIONS:
+            patient_columns[f"baseline_{name}"] = None
 
     # -- visits ---------------------------------------------------------------------------------
     visit_columns = _visits(cohort, course) if cohort.is_sle else _no_visits()
