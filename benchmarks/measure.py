@@ -71,6 +71,9 @@ def cohortsim_command(*args: str) -> list[str]:
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     """A Markdown table."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    def line(row: tuple[str, ...]) -> str:
+        cells = (str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        return "| " + " | ".join(cells) + " |"
+
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
                      + [line(r) for r in rows])

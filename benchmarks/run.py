@@ -10,6 +10,7 @@ Each benchmark prints one table; docs/performance.md records a full run and the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -21,18 +22,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.measure import (  # noqa: E402
+from benchmarks.measure import (
     ROOT,
     best_of,
     cohortsim_command,
     run_process,
     table,
 )
-from cohortsim.cohort import LatentCohort  # noqa: E402
-from cohortsim.engine import simulate_course_des, simulate_course_vector  # noqa: E402
-from cohortsim.io import DatasetStaging, RunIdentity  # noqa: E402
-from cohortsim.scenario import load_scenario  # noqa: E402
-from cohortsim.simulate import simulate_tables  # noqa: E402
+from cohortsim.cohort import LatentCohort
+from cohortsim.engine import simulate_course_des, simulate_course_vector
+from cohortsim.io import DatasetStaging, RunIdentity
+from cohortsim.scenario import load_scenario
+from cohortsim.simulate import simulate_tables
 
 SCENARIOS = ROOT / "scenarios"
 
@@ -149,10 +150,8 @@ def register(name: str, function: Callable[[bool], str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    with contextlib.suppress(ImportError):
         from benchmarks import power_bench  # noqa: F401  (registers the power benchmarks)
-    except ImportError:
-        pass
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
@@ -160,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        choices = ", ".join(BENCHMARKS)
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {choices}")
     print(f"# cohortsim benchmarks ({'quick' if args.quick else 'full'})")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}\n")

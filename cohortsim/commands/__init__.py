@@ -2,6 +2,11 @@
 
 from types import ModuleType
 
-from cohortsim.commands import simulate
+from cohortsim.commands import calibrate, power, simulate, validate
 
-COMMANDS: dict[str, ModuleType] = {"simulate": simulate}
+COMMANDS: dict[str, ModuleType] = {
+    "simulate": simulate,
+    "power": power,
+    "calibrate": calibrate,
+    "validate": validate,
+}

@@ -218,6 +218,7 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
         np.where(np.isfinite(first), first, np.inf),
     )
     follow_up = np.where(enrolled, follow_up, np.nan)
+    end_reason = np.where(enrolled, end_reason, np.int8(-1)).astype(np.int8)  # as the DES engine
 
     within = (onset <= follow_up[..., None]) & enrolled[..., None]
     onset = np.where(within, onset, np.inf)

@@ -23,7 +23,7 @@ from cohortsim.hazards import Hazard
 from cohortsim.scenario.canonical import FrozenDict, freeze, jsonable, sha256_of
 from cohortsim.scenario.distribution_spec import to_distribution
 from cohortsim.scenario.errors import Ctx, format_value
-from cohortsim.scenario.fields import deep_merge
+from cohortsim.scenario.fields import deep_merge, suggest
 from cohortsim.scenario.hazard_spec import (
     EnteredHazard,
     hazard_to_dict,
@@ -32,18 +32,22 @@ from cohortsim.scenario.hazard_spec import (
 )
 from cohortsim.scenario.spec import DAYS_PER_MONTH, DISEASE, HAZARD_PROCESSES, SCENARIO
 from cohortsim.scenario.types import (
+    ENDPOINTS,
     MANIFESTATIONS,
     RESPONSE_CLASSES,
     Accrual,
+    Analysis,
     Arm,
     Biomarker,
     Cutoff,
     Disease,
+    InterimAnalysis,
     Maintenance,
     ManifestationCourse,
     Population,
     Randomisation,
     Relapse,
+    ResponderAnalysis,
     Response,
     Scenario,
     Simulation,
@@ -79,13 +83,17 @@ def build_scenario(
     _reject_scenario_level_ratio(tree, ctx)
     arm_trees, includes = _assemble_arms(tree, ctx, read_include)
     _check_models(arm_trees, tree, ctx)
+    _apply_response_effects(arm_trees, ctx)
+    _check_priors(arm_trees, ctx)
     calendar = _calendar(tree, ctx)
     block_size = _block_size(tree, arm_trees, ctx)
     hazards = _hazards(tree, arm_trees, ctx)
+    analysis_tree = _analysis_tree(tree, arm_trees, ctx)
 
     # -- the resolved tree ------------------------------------------------------------------
     resolved = dict(tree)
     resolved["arms"] = arm_trees
+    resolved["analysis"] = analysis_tree
     if tree["randomisation"]["method"] == "permuted_block":
         resolved["randomisation"] = {**tree["randomisation"], "block_size": block_size}
     resolved["derived"] = {
@@ -124,6 +132,7 @@ def build_scenario(
         resolved=frozen,
         sha256=sha256_of(frozen),
         source_path=source_path,
+        analysis=_analysis(analysis_tree),
     )
 
 
@@ -163,8 +172,96 @@ def _assemble_arms(
             "disease": DISEASE.normalise(disease, arm_ctx.child("disease")),
             "dropout": arm.get("dropout", tree["dropout"]),
             "death": arm.get("death", tree["death"]),
+            "prior": arm["prior"],
         }
+        if "response_effect" in arm:
+            arm_trees[name]["response_effect"] = arm["response_effect"]
     return arm_trees, includes
+
+
+def _apply_response_effects(arm_trees: dict[str, dict[str, Any]], ctx: Ctx) -> None:
+    """Normalise each ``response_effect`` to the arm's response-class probabilities.
+
+    P(respond) = P(complete) + P(partial) is set from the reference arm's by the difference or
+    the odds ratio; the reference arm's complete : partial split is kept.
+    """
+    for name, arm in arm_trees.items():
+        effect = arm.get("response_effect")
+        if effect is None:
+            continue
+        where = ctx.child("arms", name, "response_effect")
+        reference = effect["reference_arm"]
+        if reference not in arm_trees:
+            where.child("reference_arm").error(
+                "expected one of the arms " + format_value(list(arm_trees)), reference
+            )
+        if reference == name:
+            where.child("reference_arm").error("an arm cannot be its own reference", reference)
+        if "response_effect" in arm_trees[reference]:
+            where.child("reference_arm").error(
+                "the reference arm may not have a response_effect itself", reference
+            )
+        ref = arm_trees[reference]["disease"]["response"]
+        q_ref = ref["probability_complete"] + ref["probability_partial"]
+        if "difference" in effect:
+            q = q_ref + effect["difference"]
+            key, value = "difference", effect["difference"]
+        else:
+            odds = effect["odds_ratio"] * q_ref
+            q = odds / (1.0 - q_ref + odds) if q_ref < 1.0 else 1.0
+            key, value = "odds_ratio", effect["odds_ratio"]
+        if not 0.0 <= q <= 1.0:
+            where.child(key).error(
+                f"expected P(respond) to stay within [0, 1] (reference arm '{reference}' has "
+                f"{q_ref:g}, which gives {q:g})",
+                value,
+            )
+        if q_ref <= 0.0 and q > 0.0:
+            where.child(key).error(
+                f"the reference arm '{reference}' never responds, so the complete : partial "
+                "split is undefined: give this arm's probabilities directly",
+                value,
+            )
+        complete = q * ref["probability_complete"] / q_ref if q_ref > 0 else 0.0
+        response = arm["disease"]["response"]
+        response["probability_complete"] = complete + 0.0
+        response["probability_partial"] = max(q - complete, 0.0) + 0.0
+
+
+def _prior_target(disease: Mapping[str, Any], dotted: str) -> tuple[bool, str]:
+    """Whether ``dotted`` names a real number in ``disease``; otherwise why not."""
+    node: Any = disease
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, Mapping) or part not in node:
+            here = ".".join(parts[:i])
+            options = list(node) if isinstance(node, Mapping) else []
+            guess = suggest(part, options) if options else None
+            hint = f"; did you mean '{'.'.join([*parts[:i], guess])}'?" if guess else ""
+            where = f" (in {here})" if here else ""
+            return False, f"no such key in the arm's disease{where}{hint}"
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, float):
+        return False, f"expected a key that holds a real number (it holds {format_value(node)})"
+    return True, ""
+
+
+def _check_priors(arm_trees: dict[str, dict[str, Any]], ctx: Ctx) -> None:
+    for name, arm in arm_trees.items():
+        for dotted in arm["prior"]:
+            where = ctx.child("arms", name, "prior", dotted)
+            ok, why = _prior_target(arm["disease"], dotted)
+            if not ok:
+                where.error(why, show_value=False)
+            if "response_effect" in arm and dotted in (
+                "response.probability_complete",
+                "response.probability_partial",
+            ):
+                where.error(
+                    "this arm's response probabilities come from its response_effect: put the "
+                    "prior on the reference arm's instead",
+                    show_value=False,
+                )
 
 
 def _check_models(arm_trees: dict[str, dict[str, Any]], tree: dict[str, Any], ctx: Ctx) -> None:
@@ -216,6 +313,150 @@ def _get(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     for name in path:
         tree = tree[name]
     return tree
+
+
+# -- analysis ----------------------------------------------------------------------------------
+def assessment_window(tree: Mapping[str, Any], month: float) -> tuple[float, float] | None:
+    """The (nominal, half-width) of the scheduled visit whose window holds ``month`` — the
+    nearest such visit, repeats included — or None."""
+    visits = tree["visits"]
+    nominal = list(visits["schedule_months"])
+    given = visits["window_months"]
+    windows = list(given) if isinstance(given, tuple | list) else [given] * len(nominal)
+    every = visits.get("repeat_every_months")
+    if every:
+        last = nominal[-1]
+        k = max(1, int((month - last) // every))
+        for j in (k - 1, k, k + 1):
+            if j >= 1:
+                nominal.append(last + j * every)
+                windows.append(visits["repeat_window_months"])
+    best = None
+    for t, w in zip(nominal, windows, strict=True):
+        if abs(t - month) <= w and (best is None or abs(t - month) < abs(best[0] - month)):
+            best = (t, w)
+    return best
+
+
+def _assessment_problem(tree: Mapping[str, Any], month: float) -> str | None:
+    """Why the assessment endpoints cannot be measured in this design (None if they can)."""
+    window = assessment_window(tree, month)
+    if window is None:
+        return (
+            f"no scheduled visit has month {month:g} within its window (visits.schedule_months, "
+            "visits.window_months)"
+        )
+    cap = tree["cutoff"].get("max_follow_up_months")
+    if cap is not None and cap < window[0] + window[1]:
+        return (
+            f"cutoff.max_follow_up_months = {cap:g} ends follow-up before the assessment "
+            f"visit's window closes (month {window[0] + window[1]:g})"
+        )
+    return None
+
+
+_ASSESSED = ("sri4", "remission", "sledai_change")
+
+
+def _analysis_tree(
+    tree: dict[str, Any], arm_trees: dict[str, dict[str, Any]], ctx: Ctx
+) -> dict[str, Any]:
+    """``[analysis]`` with every computed default filled in, checked against the design."""
+    out = dict(tree["analysis"])
+    where = ctx.child("analysis")
+    names = list(arm_trees)
+    model = arm_trees[names[0]]["disease"]["model"]
+    month = out["responder"]["assessment_month"]
+    problem = _assessment_problem(tree, month) if model == "sle" else "the model has no visits"
+    if "endpoints" in out:
+        for endpoint in out["endpoints"]:
+            if model == "time_to_event" and endpoint not in ("time_to_relapse", "flare_rate"):
+                where.child("endpoints").error(
+                    f'{endpoint} needs disease.model = "sle" (a time-to-event model has only '
+                    "the relapse process)",
+                    list(out["endpoints"]),
+                )
+            if endpoint in _ASSESSED and problem is not None:
+                where.child("endpoints").error(
+                    f"{endpoint} is measured at the assessment visit, but {problem}",
+                    list(out["endpoints"]),
+                )
+    elif model == "time_to_event":
+        out["endpoints"] = ("time_to_relapse",)
+    else:
+        measurable = ENDPOINTS if problem is None else ("time_to_relapse", "flare_rate")
+        out["endpoints"] = tuple(e for e in ENDPOINTS if e in measurable)
+    if "primary" not in out:
+        endpoints = out["endpoints"]
+        out["primary"] = next(
+            (e for e in ("sri4", "time_to_relapse") if e in endpoints), endpoints[0]
+        )
+    elif out["primary"] not in out["endpoints"]:
+        where.child("primary").error(
+            "expected one of analysis.endpoints " + format_value(list(out["endpoints"])),
+            out["primary"],
+        )
+    control = out.setdefault("control_arm", names[0])
+    if control not in arm_trees:
+        where.child("control_arm").error("expected one of the arms " + format_value(names), control)
+    if "treatment_arms" not in out:
+        out["treatment_arms"] = tuple(n for n in names if n != control)
+    for arm in out["treatment_arms"]:
+        if arm not in arm_trees or arm == control:
+            others = [n for n in names if n != control]
+            where.child("treatment_arms").error(
+                "expected arms other than the control arm, from " + format_value(others),
+                list(out["treatment_arms"]),
+            )
+    strata = tree["randomisation"]["strata"]
+    out.setdefault("stratified", bool(strata))
+    if out["stratified"] and not strata:
+        where.child("stratified").error(
+            "stratified analyses need randomisation.strata", out["stratified"]
+        )
+    interim = out["interim"]
+    if interim["timing"] == "assessments" and interim["information_fractions"] and problem:
+        where.child("interim", "timing").error(
+            f"looks timed by assessments need an assessment visit, but {problem}",
+            interim["timing"],
+        )
+    return out
+
+
+def _analysis(table: Mapping[str, Any]) -> Analysis:
+    responder = table["responder"]
+    interim = table["interim"]
+    futility = interim.get("futility_z")
+    if futility is not None and not isinstance(futility, tuple | list):
+        futility = (futility,) * len(interim["information_fractions"])
+    return Analysis(
+        endpoints=tuple(table["endpoints"]),
+        primary=table["primary"],
+        alpha=table["alpha"],
+        sides=table["sides"],
+        control_arm=table["control_arm"],
+        treatment_arms=tuple(table["treatment_arms"]),
+        stratified=table["stratified"],
+        target_power=table["target_power"],
+        responder=ResponderAnalysis(
+            assessment_month=responder["assessment_month"],
+            sledai_reduction=responder["sledai_reduction"],
+            require_no_relapse=responder["require_no_relapse"],
+            missing=responder["missing"],
+            min_expected=responder["min_expected"],
+        ),
+        sledai_change_missing=table["sledai_change"]["missing"],
+        hazard_ratio_estimate=table["time_to_relapse"]["hazard_ratio"],
+        flare_model=table["flare_rate"]["model"],
+        overdispersion_level=table["flare_rate"]["overdispersion_level"],
+        interim=InterimAnalysis(
+            information_fractions=tuple(interim["information_fractions"]),
+            timing=interim["timing"],
+            spending=interim["spending"],
+            futility_z=None if futility is None else tuple(futility),
+        ),
+        replicates_per_draw=table["assurance"]["replicates_per_draw"],
+    )
 
 
 # -- calendar ----------------------------------------------------------------------------------
@@ -375,6 +616,7 @@ def _disease(table: dict[str, Any], relapse_hazard: Hazard) -> Disease:
 
 
 def _arm(name: str, arm: dict[str, Any], hazards: Mapping[str, Hazard]) -> Arm:
+    effect = arm.get("response_effect")
     return Arm(
         name=name,
         label=arm["label"],
@@ -383,4 +625,6 @@ def _arm(name: str, arm: dict[str, Any], hazards: Mapping[str, Hazard]) -> Arm:
         disease=_disease(arm["disease"], hazards["relapse"]),
         dropout_hazard=hazards["dropout"],
         death_hazard=hazards["death"],
+        prior=FrozenDict((k, to_distribution(v)) for k, v in arm["prior"].items()),
+        response_effect=None if effect is None else freeze(effect),
     )

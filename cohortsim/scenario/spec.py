@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from cohortsim.scenario.distribution_spec import DistributionType
-from cohortsim.scenario.errors import Ctx, format_value
+from cohortsim.scenario.errors import Ctx, describe_type, format_value
 from cohortsim.scenario.fields import (
     OPTIONAL,
     REQUIRED,
@@ -37,10 +37,16 @@ from cohortsim.scenario.fields import (
     Pair,
     Str,
     Table,
+    ValueType,
     walk,
 )
 from cohortsim.scenario.hazard_spec import ARM_NAME_PATTERN, HazardType
-from cohortsim.scenario.types import MANIFESTATIONS, RESPONSE_CLASSES, STRATIFICATION_FACTORS
+from cohortsim.scenario.types import (
+    ENDPOINTS,
+    MANIFESTATIONS,
+    RESPONSE_CLASSES,
+    STRATIFICATION_FACTORS,
+)
 
 DAYS_PER_MONTH = 365.25 / 12
 """Calendar dates are converted to months with this many days per month."""
@@ -720,6 +726,77 @@ CUTOFF = Table(
     one_of=(OneOf(("calendar_date", "calendar_month")),),
 )
 
+def _check_response_effect(table: dict[str, Any], ctx: Ctx) -> None:
+    if "difference" in table and not -1.0 < table["difference"] < 1.0:
+        ctx.child("difference").error("expected a difference in (-1, 1)", table["difference"])
+
+
+RESPONSE_EFFECT = Table(
+    meaning=(
+        "The arm's probability of responding (complete or partial response class) given "
+        "relative to another arm's; the reference arm's complete : partial split is kept."
+    ),
+    keys=(
+        Key(
+            "difference",
+            Float("a difference in probability"),
+            OPTIONAL,
+            "P(respond) = the reference arm's + difference",
+        ),
+        Key(
+            "odds_ratio",
+            Float("an odds ratio", gt=0),
+            OPTIONAL,
+            "odds of responding = the reference arm's × odds_ratio",
+        ),
+        Key(
+            "reference_arm",
+            Str("an arm name", pattern=ARM_NAME_PATTERN),
+            REQUIRED,
+            "the arm the effect is relative to (it may not have a response_effect itself)",
+        ),
+    ),
+    one_of=(OneOf(("difference", "odds_ratio"), required=True),),
+    checks=(_check_response_effect,),
+)
+
+
+_DOTTED_KEY = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+"
+
+
+class PriorType(ValueType):
+    """A table mapping dotted ``[disease]`` keys to distribution tables (assurance priors).
+
+    Only the keys' form is checked here; that each names a number in the arm's disease is
+    checked when the scenario is built.
+    """
+
+    type_name = "table of distributions"
+    unit = ""
+
+    def allowed(self) -> str:
+        return '"dotted.disease.key" = distribution table (see Distribution tables)'
+
+    def expected(self) -> str:
+        return "a table of distribution tables"
+
+    def normalise(self, value: Any, ctx: Ctx) -> dict[str, Any]:
+        import re
+
+        if not isinstance(value, dict):
+            ctx.error(f"expected {self.expected()}, not {describe_type(value)}", value)
+        out = {}
+        for name, spec in value.items():
+            if not re.fullmatch(_DOTTED_KEY, str(name)):
+                ctx.child(str(name)).error(
+                    "expected a quoted dotted key relative to the arm's disease, e.g. "
+                    '"response.probability_complete"',
+                    show_value=False,
+                )
+            out[name] = DistributionType().normalise(spec, ctx.child(str(name)))
+        return out
+
+
 ARM = Table(
     meaning="One treatment arm.",
     keys=(
@@ -756,8 +833,268 @@ ARM = Table(
             Computed("the scenario's [death]"),
             "this arm's death hazard",
         ),
+        Key(
+            "response_effect",
+            RESPONSE_EFFECT,
+            OPTIONAL,
+            "response probability relative to another arm (replaces this arm's "
+            "probability_complete and probability_partial; see Treatment effects)",
+        ),
+        Key(
+            "prior",
+            PriorType(),
+            {},
+            "uncertain disease parameters for assurance: dotted [disease] key = distribution",
+        ),
     ),
 )
+
+class NameList(ValueType):
+    """An array of distinct arm names."""
+
+    type_name = "list of string"
+    unit = ""
+
+    def allowed(self) -> str:
+        return f"distinct names matching `{ARM_NAME_PATTERN}`"
+
+    def expected(self) -> str:
+        return "an array of distinct arm names"
+
+    def normalise(self, value: Any, ctx: Ctx) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple):
+            ctx.error(f"expected {self.expected()}, not {describe_type(value)}", value)
+        names = tuple(Str("an arm name", pattern=ARM_NAME_PATTERN).normalise(v, ctx) for v in value)
+        if len(set(names)) != len(names):
+            ctx.error("expected distinct arm names", value)
+        return names
+
+
+def _check_interim(table: dict[str, Any], ctx: Ctx) -> None:
+    fractions = table["information_fractions"]
+    futility = table.get("futility_z")
+    if futility is None:
+        return
+    if not fractions:
+        ctx.child("futility_z").error("futility thresholds need interim looks", futility)
+    if isinstance(futility, tuple) and len(futility) != len(fractions):
+        ctx.child("futility_z").error(
+            f"expected one threshold per interim look ({len(fractions)}) or a single number",
+            futility,
+        )
+
+
+RESPONDER = Table(
+    meaning="The responder endpoints (sri4, remission) at the assessment visit.",
+    keys=(
+        Key(
+            "assessment_month",
+            months(gt=0),
+            12.0,
+            "nominal month of the assessment (the scheduled visit whose window holds it)",
+        ),
+        Key(
+            "sledai_reduction",
+            Int("a SLEDAI reduction", "SLEDAI-2K points", ge=1),
+            4,
+            "sri4: SLEDAI-2K must have fallen by at least this much (SRI-4: 4)",
+        ),
+        Key(
+            "require_no_relapse",
+            Bool(),
+            True,
+            "sri4: and no flare detected up to the assessment",
+        ),
+        Key(
+            "missing",
+            Choice(("non_responder", "exclude", "locf")),
+            "non_responder",
+            "a patient without the assessment (missed, dropout, death) counts as a "
+            "non-responder, is left out, or is carried forward from the last visit",
+        ),
+        Key(
+            "min_expected",
+            Float("an expected count", ge=0),
+            5.0,
+            "Fisher's exact test replaces chi-square when an expected cell count is below this",
+        ),
+    ),
+)
+
+SLEDAI_CHANGE = Table(
+    meaning="SLEDAI-2K change from baseline at the assessment visit (ANCOVA on baseline).",
+    keys=(
+        Key(
+            "missing",
+            Choice(("exclude", "locf")),
+            "exclude",
+            "a patient without the assessment is left out, or carried forward",
+        ),
+    ),
+)
+
+TIME_TO_RELAPSE = Table(
+    meaning="Time to first relapse (detected flare): log-rank test.",
+    keys=(
+        Key(
+            "hazard_ratio",
+            Choice(("cox", "peto")),
+            "cox",
+            "hazard ratio reported beside the test: Cox model, or the log-rank (Peto) one-step",
+        ),
+    ),
+)
+
+FLARE_RATE = Table(
+    meaning="Number of detected flares per patient over follow-up: rate ratio.",
+    keys=(
+        Key(
+            "model",
+            Choice(("auto", "poisson", "negbin")),
+            "auto",
+            "auto: negative binomial when Dean's test finds overdispersion, else Poisson",
+        ),
+        Key(
+            "overdispersion_level",
+            Float("a significance level", gt=0, lt=1),
+            0.05,
+            "level of the overdispersion pre-test (model = auto)",
+        ),
+    ),
+)
+
+INTERIM = Table(
+    meaning="Interim looks at the primary endpoint, with Lan-DeMets alpha spending.",
+    keys=(
+        Key(
+            "information_fractions",
+            FloatList(Float("a fraction", gt=0, lt=1), increasing=True),
+            (),
+            "interim looks as fractions of the final information (none = a single analysis)",
+        ),
+        Key(
+            "timing",
+            Choice(("events", "calendar", "assessments")),
+            "events",
+            "fractions of: observed first relapses (of cutoff.events, else of the final "
+            "count), calendar time to the final analysis, or patients past the assessment",
+        ),
+        Key(
+            "spending",
+            Choice(("obrien-fleming", "pocock")),
+            "obrien-fleming",
+            "Lan-DeMets spending function type",
+        ),
+        Key(
+            "futility_z",
+            FloatOrList(Float("a z value")),
+            OPTIONAL,
+            "non-binding futility threshold on z (benefit positive) at each interim look; "
+            "one-sided designs only",
+        ),
+    ),
+    checks=(_check_interim,),
+)
+
+ASSURANCE = Table(
+    meaning="Assurance (cohortsim power --assurance).",
+    keys=(
+        Key(
+            "replicates_per_draw",
+            Int("a number of replicates", ge=1, le=256),
+            16,
+            "replicates sharing one draw of the uncertain parameters (divides 256)",
+        ),
+    ),
+)
+
+
+def _check_analysis(table: dict[str, Any], ctx: Ctx) -> None:
+    if 256 % table["assurance"]["replicates_per_draw"]:
+        ctx.child("assurance", "replicates_per_draw").error(
+            "expected a divisor of 256 (the replicates of one seeding block)",
+            table["assurance"]["replicates_per_draw"],
+        )
+    if table["interim"].get("futility_z") is not None and table["sides"] != 1:
+        ctx.child("interim", "futility_z").error(
+            "futility thresholds need one-sided tests (analysis.sides = 1)",
+            table["interim"]["futility_z"],
+        )
+    if "primary" in table and "endpoints" in table and table["primary"] not in table["endpoints"]:
+        ctx.child("primary").error(
+            "expected one of analysis.endpoints " + format_value(list(table["endpoints"])),
+            table["primary"],
+        )
+
+
+ANALYSIS = Table(
+    meaning=(
+        "How every simulated trial is analysed (read by `cohortsim power`; see "
+        "docs/planning.md)."
+    ),
+    keys=(
+        Key(
+            "endpoints",
+            ChoiceList(ENDPOINTS),
+            Computed(
+                'what the scenario can measure: time_to_relapse, flare_rate and, with an '
+                "assessment visit, sri4, remission, sledai_change (time_to_event: "
+                "time_to_relapse)"
+            ),
+            "endpoints analysed",
+        ),
+        Key(
+            "primary",
+            Choice(ENDPOINTS),
+            Computed('"sri4" when analysed, else "time_to_relapse"'),
+            "the endpoint that sizes the trial (and is monitored at interim looks)",
+        ),
+        Key(
+            "alpha",
+            Float("a significance level", gt=0, lt=1),
+            0.05,
+            "type I error of each test (split over both sides when sides = 2)",
+        ),
+        Key(
+            "sides",
+            Int("a number of sides", ge=1, le=2),
+            2,
+            "2: two-sided tests; 1: one-sided, in the direction of benefit",
+        ),
+        Key(
+            "control_arm",
+            Str("an arm name", pattern=ARM_NAME_PATTERN),
+            Computed("the first arm"),
+            "the comparator",
+        ),
+        Key(
+            "treatment_arms",
+            NameList(),
+            Computed("every other arm"),
+            "arms each compared with the control arm (no multiplicity adjustment)",
+        ),
+        Key(
+            "stratified",
+            Bool(),
+            Computed("true when randomisation.strata is set"),
+            "stratified log-rank and Cochran-Mantel-Haenszel tests by the randomisation strata",
+        ),
+        Key(
+            "target_power",
+            Float("a power", gt=0, lt=1),
+            0.8,
+            "power the sample-size search aims for",
+        ),
+        Key("responder", RESPONDER, {}, "responder endpoints"),
+        Key("sledai_change", SLEDAI_CHANGE, {}, "SLEDAI change endpoint"),
+        Key("time_to_relapse", TIME_TO_RELAPSE, {}, "time-to-relapse endpoint"),
+        Key("flare_rate", FLARE_RATE, {}, "flare-rate endpoint"),
+        Key("interim", INTERIM, {}, "interim analyses"),
+        Key("assurance", ASSURANCE, {}, "assurance settings"),
+    ),
+    checks=(_check_analysis,),
+)
+
 
 SCENARIO = Table(
     meaning="A scenario file.",
@@ -783,6 +1120,7 @@ SCENARIO = Table(
         ),
         Key("maintenance", MAINTENANCE, {}, "background therapy"),
         Key("cutoff", CUTOFF, {}, "data cut-off rules"),
+        Key("analysis", ANALYSIS, {}, "analysis of each simulated trial (cohortsim power)"),
         Key(
             "arms",
             NamedTables(ARM, ARM_NAME_PATTERN, noun="arm", min_count=1),

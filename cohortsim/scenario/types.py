@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from cohortsim.distributions import CovariateDistribution
 from cohortsim.hazards import Hazard
+from cohortsim.scenario.canonical import FrozenDict
 
 MANIFESTATIONS: tuple[str, ...] = (
     "constitutional",
@@ -30,6 +31,17 @@ RESPONSE_CLASSES: tuple[str, ...] = ("complete", "partial", "none")
 
 STRATIFICATION_FACTORS: tuple[str, ...] = ("nephritis", "sledai_above_10", "female")
 """Baseline factors a randomisation may be stratified by."""
+
+ENDPOINTS: tuple[str, ...] = (
+    "sri4",
+    "remission",
+    "time_to_relapse",
+    "sledai_change",
+    "flare_rate",
+)
+"""Endpoints a simulated trial can be analysed on (``docs/planning.md``): SRI-4-like responder
+and complete remission at the assessment visit, time to first relapse, SLEDAI-2K change from
+baseline at the assessment visit, and the flare rate."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +260,13 @@ class Arm:
         MSC dose infused at treatment start (cells/kg); 0 for no infusion.
     disease, dropout_hazard, death_hazard
         This arm's disease course and competing hazards (per month).
+    prior : mapping of str to CovariateDistribution
+        Uncertain disease parameters for assurance: dotted keys relative to the arm's disease
+        (``"response.probability_complete"``, ``"relapse.hazard.rate_per_month"``) and the
+        distribution each is drawn from. Empty = the point values are taken as known.
+    response_effect : mapping, optional
+        The response effect as entered (``{ difference = 0.2, reference_arm = "soc" }``); the
+        arm's ``disease.response`` already holds the normalised class probabilities.
     """
 
     name: str
@@ -257,6 +276,8 @@ class Arm:
     disease: Disease
     dropout_hazard: Hazard
     death_hazard: Hazard
+    prior: Mapping[str, CovariateDistribution] = field(default_factory=FrozenDict)
+    response_effect: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +314,103 @@ class Cutoff:
 
 
 @dataclass(frozen=True)
+class ResponderAnalysis:
+    """The responder endpoints at the assessment visit (``[analysis.responder]``).
+
+    ``assessment_month``: nominal month of the assessment visit (the scheduled visit nearest to
+    it, within its window). SRI-4-like responder: SLEDAI-2K fell by ``sledai_reduction`` or more
+    and, when ``require_no_relapse``, no flare was detected up to the assessment. Complete
+    remission: SLEDAI-2K 0 at the assessment. ``missing``: a patient without the assessment
+    (visit missed, or dropout/death before it) is a non-responder, excluded, or carried forward
+    from their last scheduled visit (``"locf"``). ``min_expected``: Fisher's exact test replaces
+    chi-square when an expected cell count is below it.
+    """
+
+    assessment_month: float = 12.0
+    sledai_reduction: int = 4
+    require_no_relapse: bool = True
+    missing: Literal["non_responder", "exclude", "locf"] = "non_responder"
+    min_expected: float = 5.0
+
+
+@dataclass(frozen=True)
+class InterimAnalysis:
+    """Interim looks at the primary endpoint with Lan-DeMets alpha spending.
+
+    ``information_fractions``: the interim looks (the final analysis is at 1); ``timing``: what
+    the fractions are of — observed first relapses (``"events"``, of ``cutoff.events`` or else of
+    the final count), calendar time to the final analysis (``"calendar"``), or patients past the
+    assessment visit (``"assessments"``). ``futility_z``: non-binding futility thresholds on the
+    standardised statistic (benefit positive) at each interim look (one-sided designs only).
+    """
+
+    information_fractions: tuple[float, ...] = ()
+    timing: Literal["events", "calendar", "assessments"] = "events"
+    spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"
+    futility_z: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How every simulated trial is analysed (``[analysis]``, read by ``cohortsim power``).
+
+    Attributes
+    ----------
+    endpoints : tuple of str
+        Endpoints analysed (names from :data:`ENDPOINTS`).
+    primary : str
+        The endpoint that sizes the trial and is monitored at interim looks.
+    alpha : float
+        Type I error of each test (total over both sides when ``sides == 2``).
+    sides : {1, 2}
+        1: one-sided tests in the direction of benefit; 2: two-sided tests.
+    control_arm : str
+        The comparator.
+    treatment_arms : tuple of str
+        Arms compared with the control arm, each on its own (no multiplicity adjustment).
+    stratified : bool
+        Stratify the log-rank test and use Cochran–Mantel–Haenszel by the randomisation strata.
+    target_power : float
+        Power the sample-size search aims for.
+    responder : ResponderAnalysis
+    sledai_change_missing : {"exclude", "locf"}
+        Patients without the assessment in the ANCOVA of SLEDAI change: left out, or carried
+        forward from their last scheduled visit.
+    hazard_ratio_estimate : {"cox", "peto"}
+        How the hazard ratio reported beside the log-rank test is estimated.
+    flare_model : {"auto", "poisson", "negbin"}
+        Rate-ratio model; "auto" uses the negative binomial when Dean's test finds
+        overdispersion at ``overdispersion_level``.
+    overdispersion_level : float
+    interim : InterimAnalysis
+    replicates_per_draw : int
+        Assurance: replicates that share one draw of the uncertain parameters (divides 256).
+    """
+
+    endpoints: tuple[str, ...]
+    primary: str
+    alpha: float = 0.05
+    sides: int = 2
+    control_arm: str = ""
+    treatment_arms: tuple[str, ...] = ()
+    stratified: bool = False
+    target_power: float = 0.8
+    responder: ResponderAnalysis = field(default_factory=ResponderAnalysis)
+    sledai_change_missing: Literal["exclude", "locf"] = "exclude"
+    hazard_ratio_estimate: Literal["cox", "peto"] = "cox"
+    flare_model: Literal["auto", "poisson", "negbin"] = "auto"
+    overdispersion_level: float = 0.05
+    interim: InterimAnalysis = field(default_factory=InterimAnalysis)
+    replicates_per_draw: int = 16
+
+    @property
+    def confidence(self) -> float:
+        """Level of the two-sided intervals that match the tests: 1 − alpha (two-sided tests)
+        or 1 − 2·alpha (one-sided)."""
+        return 1.0 - self.alpha * (2.0 / self.sides)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A complete, validated scenario.
 
@@ -312,6 +430,7 @@ class Scenario:
     resolved: Mapping[str, Any] = field(repr=False)
     sha256: str = ""
     source_path: str | None = None
+    analysis: Analysis | None = None
 
     @property
     def arm_names(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks import run  # noqa: E402
+from benchmarks import run
 
 pytestmark = pytest.mark.benchmark
 

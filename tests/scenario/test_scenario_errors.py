@@ -53,7 +53,7 @@ def test_misspelt_key_names_file_key_and_suggestion(tmp_path: Path) -> None:
 
 def test_unknown_keys_are_refused_at_every_level() -> None:
     for path, value in [
-        (("analysis",), {}),
+        (("analysys",), {}),
         (("study", "patients"), 3),
         (("disease", "relapse", "hazzard"), {}),
         (("disease", "proteinuria", "class_change", "partal"), 1.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 
 import pytest
 from scenario_testutil import SCENARIOS
@@ -37,7 +38,11 @@ def test_pilot() -> None:
     # ≈ 2 of 15 leave in the first months, nobody later
     assert 15 * (1 - float(survival(arm.dropout_hazard, 3.0))) == pytest.approx(2.1, abs=0.1)
     assert arm.death_hazard == PiecewiseConstantHazard((0.0,))
-    assert arm.disease.relapse.hazard == PiecewiseConstantHazard((0.0078,))
+    # The relapse rate comes from the calibrated file the pilot includes (parameters_from).
+    calibrated = tomllib.loads((SCENARIOS / "calibrated" / "liang2010_msc.toml").read_text())
+    rate = calibrated["disease"]["relapse"]["hazard"]["rate_per_month"]
+    assert arm.disease.relapse.hazard == PiecewiseConstantHazard((rate,))
+    assert s.resolved["derived"]["includes"]["msc"]["path"] == "calibrated/liang2010_msc.toml"
     assert s.is_sle
     assert s.population.sledai.integer
     assert s.population.manifestation_prevalence["nephritis"] == 1.0
