@@ -70,6 +70,11 @@ class Course:
     response_observed: np.ndarray
     manifestation_observed: np.ndarray
 
+    def first_detection(self) -> np.ndarray:
+        """(R, N) month the first relapse was observed — the earliest detected flare, which need
+        not be flare 1 (a flare can resolve unseen) — NaN when none was detected."""
+        return np.fmin.reduce(self.flare_detected, axis=-1)
+
     def differences(self, other: Course) -> list[str]:
         """Names of fields that differ (NaN equal to NaN); empty when identical."""
         out = []

@@ -74,8 +74,8 @@ def course_at(cohort: LatentCohort, course: Course, cut_month: np.ndarray) -> Co
     look = cut < final
     cut = np.where(look, cut, final)[:, None]
     enrol = cohort.enrol_month
-    enrolled = course.enrolled & (enrol < cut)
-    first = course.flare_detected[..., 0]
+    enrolled = course.enrolled & (enrol <= cut)
+    first = course.first_detection()
     with np.errstate(invalid="ignore"):
         counted = np.where(enrol + first <= cut, first, -np.inf)
     to_cut = np.maximum(cut - enrol, counted)
@@ -259,7 +259,7 @@ def derive_endpoints(
     PatientEndpoints
     """
     included = course.enrolled
-    first = course.flare_detected[..., 0]
+    first = course.first_detection()
     observed = included & np.isfinite(first)
     follow_up = course.follow_up
     relapse_time = np.where(observed, first, follow_up)

@@ -110,7 +110,7 @@ class PiecewiseConstantHazard:
         # zero-rate periods have equal neighbours and are skipped by side="right".
         period = np.searchsorted(at_starts, h, side="right") - 1
         rate = rates[period]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             t = self._starts[period] + (h - at_starts[period]) / rate
         return np.where(rate > 0, t, np.inf)
 
@@ -158,11 +158,13 @@ class WeibullHazard:
 
     def cumulative(self, t_months: ArrayLike) -> FloatArray:
         t = np.maximum(np.asarray(t_months, dtype=float), 0.0)
-        return (t / self.scale_months) ** self.shape
+        # np.power, not **: a 0-d operand would otherwise go through Python's pow, which rounds
+        # differently from NumPy's array loop and would make the engines disagree.
+        return np.power(t / self.scale_months, self.shape)
 
     def inverse_cumulative(self, cumulative_hazard: ArrayLike) -> FloatArray:
         h = np.asarray(cumulative_hazard, dtype=float)
-        return self.scale_months * h ** (1.0 / self.shape)
+        return self.scale_months * np.power(h, 1.0 / self.shape)
 
     def scaled(self, hazard_ratio: float) -> Hazard:
         if hazard_ratio == 0:

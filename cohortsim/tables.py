@@ -527,8 +527,9 @@ TRIALS = TableSpec(
             "last_enrolment_month",
             pa.float64(),
             _CALENDAR,
-            False,
-            "Enrolment of the last patient.",
+            True,
+            "Enrolment of the last patient enrolled (null when the cut-off came before anyone "
+            "enrolled).",
         ),
         Column(
             "cutoff_month",

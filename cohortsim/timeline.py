@@ -189,7 +189,7 @@ def build_tables(cohort: LatentCohort, course: Course) -> dict[str, Columns]:
     # -- patients -----------------------------------------------------------------------------
     rows, patients = np.nonzero(enrolled)
     at = (rows, patients)
-    first_detected = course.flare_detected[..., 0]
+    first_detected = course.first_detection()
     first_onset = course.flare_onset[..., 0]
     observed = np.isfinite(first_detected)
     patient_columns: Columns = {
@@ -231,11 +231,11 @@ def build_tables(cohort: LatentCohort, course: Course) -> dict[str, Columns]:
     visit_columns = _visits(cohort, course) if cohort.is_sle else _no_visits()
 
     # -- trials -------------------------------------------------------------------------------
-    enrol_masked = np.where(enrolled, cohort.enrol_month, -np.inf)
+    enrol_masked = np.where(enrolled, cohort.enrol_month, np.nan)
     trial_columns: Columns = {
         "row": np.arange(len(replicate)),
         "n_enrolled": enrolled.sum(axis=1),
-        "last_enrolment_month": enrol_masked.max(axis=1),
+        "last_enrolment_month": np.fmax.reduce(enrol_masked, axis=1),
         "cutoff_month": course.cutoff_month,
         "cutoff_reason": course.cutoff_reason,
         "first_relapses_observed": (observed & enrolled).sum(axis=1),

@@ -203,7 +203,7 @@ class _Trial:
 
     def _detect(self, p: _Patient, k: int, t: float, how: int) -> None:
         p.detected[k] = (t, how)
-        if k == 0 and self.rules.event_time == "observed":
+        if self.rules.event_time == "observed" and not np.isfinite(p.first_event):
             self._count_first_event(p, t)
         resolution = t + self._relapse(p).rescue_resolution_months
         p.children.append(self.env.process(self._resolve_at(p, k, resolution)))
@@ -289,7 +289,7 @@ class _Trial:
         out.cutoff_reason[r] = self.cut_reason
         for p in self.patients:
             i = p.index
-            if not p.enrol < self.cut_month:
+            if not p.enrol <= self.cut_month:
                 continue
             if not p.ended or p.own_reason < 0:
                 own, reason = own_end(

@@ -27,7 +27,10 @@ def next_onset(
         scaled = unit_exponential / frailty
     if clock == "gap":
         return previous_resolution + hazard.inverse_cumulative(scaled)
-    return hazard.inverse_cumulative(hazard.cumulative(previous_resolution) + scaled)
+    # After a last flare the previous resolution is inf; H(inf) may be 0·inf for a hazard that
+    # ends at rate 0. The onset is inf either way.
+    with np.errstate(invalid="ignore"):
+        return hazard.inverse_cumulative(hazard.cumulative(previous_resolution) + scaled)
 
 
 def next_onset_exponential(

@@ -204,11 +204,12 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
 
     onset, detected, kind, resolved, symptomatic_visit = _flares(cohort, own_end_month, visit_ok)
 
-    first = detected[..., 0] if scenario.cutoff.event_time == "observed" else onset[..., 0]
+    # The first relapse observed is the earliest detected flare (flare 1 may resolve unseen).
+    first = detected.min(axis=-1) if scenario.cutoff.event_time == "observed" else onset[..., 0]
     first_calendar = np.where(np.isfinite(first), enrol + first, np.inf)
     cut, cut_reason, administrative = _cutoff(cohort, own_end_month, first_calendar)
 
-    enrolled = enrol < cut[:, None]
+    enrolled = enrol <= cut[:, None]
     follow_up, end_reason = follow_up_at_cut(
         own_end_month,
         own_reason,

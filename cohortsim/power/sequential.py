@@ -82,7 +82,7 @@ def look_times(
     if interim.timing == "calendar":
         times = final[:, None] * fractions
     elif interim.timing == "events":
-        first = course.flare_detected[..., 0]
+        first = course.first_detection()
         seen = course.enrolled & np.isfinite(first)
         calendar = np.where(seen, cohort.enrol_month + np.where(seen, first, 0.0), np.inf)
         counts = seen.sum(axis=1)
