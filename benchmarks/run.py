@@ -10,7 +10,6 @@ Each benchmark prints one table; docs/performance.md records a full run and the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
@@ -23,19 +22,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.measure import (
-    ROOT,
+    SCENARIOS,
     best_of,
     cohortsim_command,
     run_process,
     table,
 )
+from benchmarks.power_bench import POWER_BENCHMARKS
 from cohortsim.cohort import LatentCohort
 from cohortsim.engine import simulate_course_des, simulate_course_vector
 from cohortsim.io import DatasetStaging, RunIdentity
 from cohortsim.scenario import load_scenario
 from cohortsim.simulate import simulate_tables
-
-SCENARIOS = ROOT / "scenarios"
 
 
 def _trial_scenario():  # type: ignore[no-untyped-def]
@@ -142,16 +140,11 @@ BENCHMARKS: dict[str, Callable[[bool], str]] = {
     "scaling": scaling,
     "workers": workers,
     "memory": memory,
+    **POWER_BENCHMARKS,
 }
 
 
-def register(name: str, function: Callable[[bool], str]) -> None:
-    BENCHMARKS[name] = function
-
-
 def main(argv: list[str] | None = None) -> int:
-    with contextlib.suppress(ImportError):
-        from benchmarks import power_bench  # noqa: F401  (registers the power benchmarks)
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
