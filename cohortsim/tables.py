@@ -42,7 +42,8 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from cohortsim import __version__
+from cohortsim import __version__, course
+from cohortsim.scenario import types as scenario_types
 
 SCHEMA_VERSION = "1"
 """Version of the output schemas; bumped whenever a column is added, removed or changes meaning."""
@@ -76,33 +77,22 @@ EVENT_TYPES: tuple[str, ...] = (
 VISIT_TYPES: tuple[str, ...] = ("baseline", "scheduled", "unscheduled")
 """Categories of ``visits.visit_type``."""
 
-END_REASONS: tuple[str, ...] = ("cutoff", "dropout", "death", "max_follow_up", "study_end")
+# Codes the engines produce: the category tuples are defined once, where the codes are made
+# (cohortsim.course for ends, cut-offs and detections; cohortsim.scenario.types for response
+# classes and manifestations), and re-exported here as the tables' categories.
+END_REASONS: tuple[str, ...] = course.END_REASONS
 """Why a patient's follow-up ended (``patients.end_reason``)."""
 
-RESPONSE_CLASSES: tuple[str, ...] = ("complete", "partial", "none")
+RESPONSE_CLASSES: tuple[str, ...] = scenario_types.RESPONSE_CLASSES
 """Latent response classes (``patients.response_class``); same order as the scenario's codes."""
 
-CUTOFF_REASONS: tuple[str, ...] = (
-    "calendar",
-    "after_last_enrolment",
-    "events",
-    "max_follow_up",
-    "study_end",
-)
+CUTOFF_REASONS: tuple[str, ...] = course.CUTOFF_REASONS
 """Which rule set the data cut-off (``trials.cutoff_reason``)."""
 
-MANIFESTATIONS: tuple[str, ...] = (
-    "constitutional",
-    "cutaneous",
-    "arthritis",
-    "serositis",
-    "neurologic",
-    "hypertension",
-    "nephritis",
-)
-"""Clinical manifestations, in the scenario's order (as ``cohortsim.scenario.types``)."""
+MANIFESTATIONS: tuple[str, ...] = scenario_types.MANIFESTATIONS
+"""Clinical manifestations, in the scenario's order."""
 
-FLARE_DETECTIONS: tuple[str, ...] = ("scheduled", "symptomatic", "immediate")
+FLARE_DETECTIONS: tuple[str, ...] = course.DETECTION_KINDS
 """How a flare was detected: at a scheduled visit, at an unscheduled symptomatic visit, at onset."""
 
 DETAIL_CATEGORIES: tuple[str, ...] = END_REASONS + MANIFESTATIONS + FLARE_DETECTIONS

@@ -19,22 +19,9 @@ from cohortsim.course import (
 )
 from cohortsim.measurements import VisitMeasurer
 from cohortsim.scenario.types import MANIFESTATIONS
+from cohortsim.tables import DETAIL_CATEGORIES as DETAILS
+from cohortsim.tables import EVENT_TYPES
 
-EVENT_TYPES = (
-    "enrolment",
-    "msc_infusion",
-    "prednisone_start",
-    "cyclophosphamide",
-    "response",
-    "manifestation_resolved",
-    "flare",
-    "rescue",
-    "dropout",
-    "death",
-    "end_of_follow_up",
-)
-VISIT_TYPES = ("baseline", "scheduled", "unscheduled")
-DETAILS = (*END_REASONS, *MANIFESTATIONS, *DETECTION_KINDS)
 NO_CODE = -1
 
 Columns = dict[str, np.ndarray | None]
