@@ -12,6 +12,10 @@ error and the smallest N reaching the target power; with --out also writes
 
 and with --assurance DIR/assurance_replicates.parquet and DIR/assurance_draws.parquet.
 
+DIR appears only when complete: the work goes to DIR.partial/ first, shard by shard (run.json
+and _shards/), and rerunning an interrupted command computes only the missing shards. A
+different scenario, seed, grid or setting with DIR.partial/ present is refused (exit 2).
+
 N grids: --n 40:200:20 (start:stop:step, stop included), --n 60,80,100, or --n 120.
 """
 
@@ -26,8 +30,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cohortsim.commands.common import UsageError, add_scenario_arguments, load, resolve_seed
+from cohortsim.commands.common import (
+    UsageError,
+    add_executor_arguments,
+    add_scenario_arguments,
+    load,
+    resolve_seed,
+)
+from cohortsim.io import SHARDS_DIR, staging_path
 from cohortsim.power import PowerSettings, run_power
+from cohortsim.power.runner import remove_shards
 from cohortsim.progress import Progress
 from cohortsim.report import power_curve, write_report
 from cohortsim.report.figures import LABELS
@@ -94,31 +106,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("vector", "des"), default="vector",
                         help="vector: vectorised engine (default); des: SimPy engine (same "
                         "results, slower)")
-    parser.add_argument("--out", type=Path, help="output directory (default: write nothing)")
+    add_executor_arguments(parser)
+    parser.add_argument("--out", type=Path, help="output directory (default: write nothing); "
+                        "an interrupted run resumes from DIR.partial/ when rerun")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--json", action="store_true",
                         help="print the summary rows as a JSON list on stdout (nothing else)")
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
+def _prepare_out(out: Path, overwrite: bool) -> tuple[Path, bool]:
+    """The staging directory ``DIR.partial`` (created unless it exists: it may be resumed), and
+    whether this call created it."""
     if out.exists() and not overwrite:
         raise UsageError(f"--out {out}: already exists (pass --overwrite to replace it)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
-    staging = out.with_name(out.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = staging_path(out)
+    if staging.exists() and not staging.is_dir():
+        raise UsageError(f"--out {out}: {staging} exists and is not a directory; remove it")
+    if staging.is_dir():
+        return staging, False
     try:
         staging.mkdir(parents=True)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot create it ({error.strerror})") from None
-    return staging
+    return staging, True
 
 
 def _finish_out(staging: Path, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
+    # The shards go only once the output is in place: a kill before this point still resumes.
+    remove_shards(out)
+
+
+def _abandon(staging: Path, created: bool) -> None:
+    """After a failure: keep completed shards for a rerun; remove a staging directory this run
+    created and wrote no shard into (nothing worth resuming)."""
+    shards = staging / SHARDS_DIR
+    has_shards = shards.is_dir() and any(p.suffix == ".parquet" for p in shards.iterdir())
+    if created and not has_shards:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _json_value(value: Any) -> Any:
@@ -153,8 +182,12 @@ def run(args: argparse.Namespace) -> int:
         target_mcse=args.mcse,
         max_replicates=max(args.max_replicates, replicates),
         assurance=args.assurance,
+        executor=args.executor,
+        scheduler=args.scheduler,
     )
-    staging = _prepare_out(args.out, args.overwrite) if args.out is not None else None
+    staging, created = (
+        _prepare_out(args.out, args.overwrite) if args.out is not None else (None, False)
+    )
     progress = Progress("power", 1)
 
     def on_chunk(done: int, total: int) -> None:
@@ -163,17 +196,21 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         try:
-            result = run_power(scenario, settings, staging, on_chunk)
+            result = run_power(scenario, settings, staging, on_chunk, keep_shards=True)
         except ValueError as error:
             raise UsageError(f"{args.scenario}: {error}") from None
         progress.close()
+        if result.shards_reused:
+            # stderr: with --json, stdout carries the JSON only.
+            print(f"resumed {staging}: {result.shards_reused} shards reused, "
+                  f"{result.shards_run} computed", file=sys.stderr)
         if staging is not None:
             power_curve(result, staging / "power_curve.png")
             write_report(result, staging / "report.md", command=_command(args, seed, replicates))
             _finish_out(staging, args.out)
     except BaseException:
         if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+            _abandon(staging, created)
         raise
     if args.json:
         rows = [{k: _json_value(v) for k, v in row.items()} for row in result.rows]
@@ -197,6 +234,8 @@ def _command(args: argparse.Namespace, seed: int, replicates: int) -> str:
         parts.append("--assurance")
     if args.engine != "vector":
         parts += ["--engine", args.engine]
+    if args.executor != "local":
+        parts += ["--executor", args.executor]
     if args.out is not None:
         parts += ["--out", str(args.out)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -1,12 +1,23 @@
 """The ``power`` job: simulate a design at every N, stream the results, summarise, decide N.
 
-Replicates are processed in chunks of whole seeding blocks (:mod:`cohortsim.power.trials`),
-one chunk per task, in worker processes when asked. Chunks are written and tallied in replicate
-order whatever order they finish in, and each replicate's result depends only on its own draws,
-so the output is the same for any number of workers. Only the running tallies and the chunks
-in flight are in memory.
+Replicates are processed in shards of whole seeding blocks (:mod:`cohortsim.power.trials`),
+one shard per task, run by :func:`cohortsim.executors.run_jobs` (this process, local worker
+processes or a Dask cluster). A shard's replicate range depends only on the scenario and the
+run's settings, never on the workers. Shards are tallied and written in replicate order whatever
+order they finish in, and each replicate's result depends only on its own draws, so the output
+is the same for any number of workers or executor. Only the running tallies and the shards in
+flight are in memory.
 
-With a Monte Carlo precision target (``target_mcse``) replicates are added in rounds: after
+With an output directory the run is resumable: ``run.json`` (the run's identity) is written
+first, then each shard's per-replicate results go to ``_shards/`` atomically as soon as they
+are computed (by the worker itself). A rerun of the same run reads the shards already there and
+computes only the missing ones; a run with another identity is refused
+(:class:`cohortsim.io.RunMismatchError`), never mixed. The final ``replicates.parquet`` is
+always assembled from the shard files, so an interrupted-and-resumed run writes the same bytes
+of data as an uninterrupted one.
+
+With a Monte Carlo precision target (``target_mcse``) replicates are added in rounds (more
+shards): after
 each round the replicates needed for every reported power (and assurance) to reach the target
 are worked out from the estimates so far (``p (1 − p) / E²``, or the cluster-aware SE for
 assurance), rounded up to whole blocks, and simulated — until the target is met or
@@ -19,19 +30,34 @@ from __future__ import annotations
 import math
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cohortsim import __version__
 from cohortsim.analysis import GroupSequentialBoundaries
 from cohortsim.cohort import max_flares, visit_schedule
+from cohortsim.executors import run_jobs
+from cohortsim.io import (
+    RUN_NAME,
+    SHARDS_DIR,
+    RunIdentity,
+    RunMismatchError,
+    _atomic_write_parquet,
+    _atomic_write_text,
+    _identity_differences,
+    _remove_tmp_files,
+    dumps_json,
+    read_run_identity,
+)
 from cohortsim.power.analytic import AnalyticCheck, add_analytic_power, cross_checks
 from cohortsim.power.assurance import AssuranceDesign, assurance_design
 from cohortsim.power.output import (
@@ -75,6 +101,10 @@ class PowerSettings:
         Cap on replicates when ``target_mcse`` is set.
     assurance : bool
         Also run the assurance simulation (parameters drawn per replicate).
+    executor : {"local", "dask"}
+        Where shards run (:func:`cohortsim.executors.run_jobs`; results do not depend on it).
+    scheduler : str, optional
+        Dask scheduler address (``executor="dask"``); None starts a local cluster.
     """
 
     n_grid: tuple[int, ...]
@@ -85,6 +115,8 @@ class PowerSettings:
     target_mcse: float | None = None
     max_replicates: int = 200_000
     assurance: bool = False
+    executor: str = "local"
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,8 @@ class PowerResult:
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
     mcse_met: bool = True
+    shards_run: int = 0
+    shards_reused: int = 0
 
     @property
     def primary(self) -> SampleSize:
@@ -138,11 +172,102 @@ def _replicates_needed(tally: Tally, target: float) -> int:
     return math.ceil(done * float(np.max(se / target)) ** 2)
 
 
+def power_identity(scenario: Scenario, settings: PowerSettings) -> RunIdentity:
+    """What a power run is: two runs with equal identities write identical results.
+
+    Everything that changes a replicate's result or which replicates are run is in it; the
+    workers and the executor are not (they change neither).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    settings : PowerSettings
+
+    Returns
+    -------
+    RunIdentity
+        ``shard_size`` is the power shard size in replicates; ``extra`` holds the N grid,
+        alpha, sidedness, the assurance flag and shard size, and the ``--mcse`` settings.
+    """
+    a = scenario.analysis
+    assert a is not None
+    grid = tuple(sorted(set(settings.n_grid)))
+    return RunIdentity(
+        scenario_sha256=scenario.sha256,
+        seed_entropy=settings.entropy,
+        engine=settings.engine,
+        n_replicates=settings.replicates,
+        shard_size=blocks_per_chunk(scenario, grid[-1], False) * REPLICATES_PER_BLOCK,
+        extra={
+            "command": "power",
+            "seeding": SEEDING_SCHEME,
+            "n_grid": list(grid),
+            "alpha": a.alpha,
+            "sides": a.sides,
+            "assurance": settings.assurance,
+            "assurance_shard_size": (
+                blocks_per_chunk(scenario, grid[-1], True) * REPLICATES_PER_BLOCK
+                if settings.assurance
+                else None
+            ),
+            "target_mcse": settings.target_mcse,
+            "max_replicates": settings.max_replicates if settings.target_mcse else None,
+        },
+    )
+
+
+def open_shards(out: Path, identity: RunIdentity) -> Path:
+    """Start or resume the power run ``identity`` in directory ``out``; return its shard folder.
+
+    Parameters
+    ----------
+    out : Path
+        Existing directory the run writes into.
+    identity : RunIdentity
+        From :func:`power_identity`.
+
+    Returns
+    -------
+    Path
+        ``out/_shards`` (created if needed).
+
+    Raises
+    ------
+    RunMismatchError
+        ``out`` holds shards of another run (the message names what differs), or shards
+        without a ``run.json``.
+    """
+    shards = out / SHARDS_DIR
+    existing = read_run_identity(out)
+    if existing is None:
+        if shards.is_dir() and any(shards.iterdir()):
+            raise RunMismatchError(
+                f"{out} has shards but no {RUN_NAME}: it is damaged or not a cohortsim power "
+                "run. Delete it or choose another --out."
+            )
+        # The identity goes first: a shard is only ever found next to the run it belongs to.
+        _atomic_write_text(out / RUN_NAME, dumps_json(identity.to_json()))
+    else:
+        differences = _identity_differences(existing.to_json(), identity.to_json())
+        if differences:
+            raise RunMismatchError(
+                f"{out} holds an unfinished power run that differs from this one:\n  "
+                + "\n  ".join(differences)
+                + f"\nRerun with the original settings to resume it, delete {out} to discard "
+                "it, or choose another --out."
+            )
+        # Temporary files of a killed writer are never complete shards.
+        _remove_tmp_files(out)
+    shards.mkdir(exist_ok=True)
+    return shards
+
+
 def run_power(
     scenario: Scenario,
     settings: PowerSettings,
     out: Path | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
+    keep_shards: bool = False,
 ) -> PowerResult:
     """Simulate and analyse ``scenario`` at every N of ``settings.n_grid``.
 
@@ -153,13 +278,25 @@ def run_power(
     settings : PowerSettings
     out : Path, optional
         Existing directory for ``replicates.parquet``, ``summary.parquet`` (and the assurance
-        files); None writes nothing.
+        files), and, while the run lasts, ``run.json`` and the shard files ``_shards/``; shards
+        already there from an interrupted run of the same identity are reused. None writes
+        nothing.
     on_chunk : callable, optional
-        Called as ``on_chunk(done, total)`` after each chunk (progress).
+        Called as ``on_chunk(done, total)`` after each shard (progress).
+    keep_shards : bool
+        Leave ``run.json`` and ``_shards/`` in ``out`` when done (the command removes them
+        only once the whole output is in place); by default they are removed.
 
     Returns
     -------
     PowerResult
+
+    Raises
+    ------
+    ValueError
+        The scenario cannot be analysed for power.
+    RunMismatchError
+        ``out`` holds shards of another run.
     """
     start = time.monotonic()
     a = scenario.analysis
@@ -188,6 +325,7 @@ def run_power(
         analysis=metadata_json(scenario.resolved["analysis"]),
         cohortsim_version=__version__,
     )
+    shard_dir = open_shards(out, power_identity(scenario, settings)) if out is not None else None
     writers: dict[str, ReplicateWriter] = {}
     files: dict[str, Path] = {}
     if out is not None:
@@ -204,51 +342,51 @@ def run_power(
     target = settings.replicates
     met = True
     chunks_done = 0
+    counts = {"run": 0, "reused": 0}
     try:
-        with _Executor(settings.workers) as executor:
-            while True:
-                jobs = _jobs(scenario, settings, grid, assurance, done, target)
-                total = chunks_done + len(jobs)
-                for kind, result in executor.ordered(jobs):
-                    if kind == "power":
-                        tally.add(result.rows)
-                        if "power" in writers:
-                            writers["power"].write(
-                                replicate_table(result.rows, names, a.endpoints,
-                                                writers["power"].schema)
+        while True:
+            jobs = _jobs(scenario, settings, grid, assurance, done, target)
+            total = chunks_done + len(jobs)
+            for kind, result in _ordered(jobs, shard_dir, settings, counts):
+                if kind == "power":
+                    tally.add(result.rows)
+                    if "power" in writers:
+                        writers["power"].write(
+                            replicate_table(result.rows, names, a.endpoints,
+                                            writers["power"].schema)
+                        )
+                else:
+                    assert a_tally is not None and assurance is not None
+                    a_tally.add(result.rows)
+                    rejected += result.rejected_draws
+                    for key, value in (result.draws or {}).items():
+                        draws.setdefault(key, []).append(value)
+                    if "assurance" in writers:
+                        writers["assurance"].write(
+                            replicate_table(
+                                result.rows, names, a.endpoints,
+                                writers["assurance"].schema,
+                                draw=result.rows["replicate"] // assurance.replicates_per_draw,
                             )
-                    else:
-                        assert a_tally is not None and assurance is not None
-                        a_tally.add(result.rows)
-                        rejected += result.rejected_draws
-                        for key, value in (result.draws or {}).items():
-                            draws.setdefault(key, []).append(value)
-                        if "assurance" in writers:
-                            writers["assurance"].write(
-                                replicate_table(
-                                    result.rows, names, a.endpoints,
-                                    writers["assurance"].schema,
-                                    draw=result.rows["replicate"] // assurance.replicates_per_draw,
-                                )
-                            )
-                    chunks_done += 1
-                    if on_chunk is not None:
-                        on_chunk(chunks_done, total)
-                done = target
-                if settings.target_mcse is None:
-                    break
-                needed = max(
-                    _replicates_needed(t, settings.target_mcse)
-                    for t in (tally, a_tally)
-                    if t is not None
-                )
-                if needed <= done:
-                    break
-                if done >= settings.max_replicates:
-                    met = False
-                    break
-                blocks = -(-needed // REPLICATES_PER_BLOCK)
-                target = min(settings.max_replicates, blocks * REPLICATES_PER_BLOCK)
+                        )
+                chunks_done += 1
+                if on_chunk is not None:
+                    on_chunk(chunks_done, total)
+            done = target
+            if settings.target_mcse is None:
+                break
+            needed = max(
+                _replicates_needed(t, settings.target_mcse)
+                for t in (tally, a_tally)
+                if t is not None
+            )
+            if needed <= done:
+                break
+            if done >= settings.max_replicates:
+                met = False
+                break
+            blocks = -(-needed // REPLICATES_PER_BLOCK)
+            target = min(settings.max_replicates, blocks * REPLICATES_PER_BLOCK)
     finally:
         for writer in writers.values():
             writer.close()
@@ -268,6 +406,8 @@ def run_power(
         if draw_table is not None:
             files["assurance_draws"] = out / "assurance_draws.parquet"
             write_table(files["assurance_draws"], draw_table, meta)
+        if not keep_shards:
+            remove_shards(out)
     return PowerResult(
         scenario=scenario,
         settings=settings,
@@ -282,13 +422,22 @@ def run_power(
         seconds=time.monotonic() - start,
         files=files,
         mcse_met=met,
+        shards_run=counts["run"],
+        shards_reused=counts["reused"],
     )
+
+
+def remove_shards(out: Path) -> None:
+    """Delete a finished run's ``run.json`` and ``_shards/`` from ``out``."""
+    shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
+    (out / RUN_NAME).unlink(missing_ok=True)
 
 
 def _run_metadata(settings: PowerSettings, replicates: int) -> dict[str, str]:
     return {
         "cohortsim.replicates": str(replicates),
         "cohortsim.workers": str(settings.workers),
+        "cohortsim.executor": settings.executor,
         "cohortsim.host": platform.node(),
         "cohortsim.pid": str(os.getpid()),
     }
@@ -302,12 +451,12 @@ def _jobs(
     first: int,
     stop: int,
 ) -> list[tuple[str, ChunkJob]]:
-    """The chunks of replicates ``first`` to ``stop − 1``: power ones, then assurance ones."""
+    """The shards of replicates ``first`` to ``stop − 1``: power ones, then assurance ones."""
     jobs = []
     for a, b in _chunks(first, stop, blocks_per_chunk(scenario, grid[-1], False)):
         jobs.append(("power", ChunkJob(scenario, settings.entropy, a, b, grid, settings.engine)))
     if assurance is not None:
-        for a, b in _chunks(first, stop, 1):
+        for a, b in _chunks(first, stop, blocks_per_chunk(scenario, grid[-1], True)):
             jobs.append(
                 ("assurance",
                  ChunkJob(scenario, settings.entropy, a, b, grid, settings.engine, assurance))
@@ -315,36 +464,106 @@ def _jobs(
     return jobs
 
 
-class _Executor:
-    """Runs chunk jobs in this process or in a pool, yielding results in submission order with
-    a bounded number in flight."""
+# --- shards ---------------------------------------------------------------------------------------
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> _Executor:
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context("spawn")
-            )
-        return self
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to compute: a chunk job, and where to write it (None: return the rows)."""
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    kind: str
+    chunk: ChunkJob
+    directory: str | None = None
 
-    def ordered(self, jobs: list[tuple[str, ChunkJob]]) -> Iterator[tuple[str, ChunkResult]]:
-        if self.pool is None:
-            for kind, job in jobs:
-                yield kind, run_chunk(job)
-            return
-        in_flight: list[tuple[str, Future[ChunkResult]]] = []
-        queue = list(jobs)
-        limit = 2 * self.workers
-        while queue or in_flight:
-            while queue and len(in_flight) < limit:
-                kind, job = queue.pop(0)
-                in_flight.append((kind, self.pool.submit(run_chunk, job)))
-            kind, future = in_flight.pop(0)
-            yield kind, future.result()
+
+def shard_name(kind: str, first: int, stop: int) -> str:
+    """File name of a shard's per-replicate rows, e.g. ``power-000001280-000002560.parquet``.
+
+    Named by replicate range rather than by index: with ``--mcse`` a round may end inside a
+    shard-size boundary and the next round's shards start there, so ranges are the stable key.
+    """
+    return f"{kind}-{first:09d}-{stop:09d}.parquet"
+
+
+def _draws_name(first: int, stop: int) -> str:
+    return f"assurance_draws-{first:09d}-{stop:09d}.parquet"
+
+
+_REJECTED_KEY = b"cohortsim.rejected_draws"
+
+
+def run_shard(job: ShardJob) -> tuple[str, ChunkResult]:
+    """Compute one shard; with a directory, write it there atomically and return no rows.
+
+    Workers write their own shard so that a shard survives the moment it is computed, whatever
+    happens to the process collecting results, and so that rows need not travel back.
+    """
+    result = run_chunk(job.chunk)
+    if job.directory is None:
+        return job.kind, result
+    directory = Path(job.directory)
+    if job.kind == "assurance":
+        # The draws first: the rows file, written last, is what marks the shard complete.
+        draws = pa.table(dict(result.draws or {})).replace_schema_metadata(
+            {_REJECTED_KEY: str(result.rejected_draws).encode()}
+        )
+        _atomic_write_parquet(directory / _draws_name(result.first, result.stop), draws)
+    # Plain columns (codes, not dictionaries) so reading back gives the very same arrays.
+    _atomic_write_parquet(
+        directory / shard_name(job.kind, result.first, result.stop), pa.table(dict(result.rows))
+    )
+    return job.kind, ChunkResult(result.first, result.stop, {})
+
+
+def _shard_done(directory: Path, kind: str, job: ChunkJob) -> bool:
+    return (directory / shard_name(kind, job.first, job.stop)).is_file()
+
+
+def _read_shard(directory: Path, kind: str, job: ChunkJob) -> ChunkResult:
+    rows = _columns(pq.read_table(directory / shard_name(kind, job.first, job.stop)))
+    if kind != "assurance":
+        return ChunkResult(job.first, job.stop, rows)
+    table = pq.read_table(directory / _draws_name(job.first, job.stop))
+    rejected = int((table.schema.metadata or {}).get(_REJECTED_KEY, b"0"))
+    return ChunkResult(job.first, job.stop, rows, _columns(table), rejected)
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    return {name: table[name].to_numpy() for name in table.column_names}
+
+
+def _ordered(
+    jobs: list[tuple[str, ChunkJob]],
+    directory: Path | None,
+    settings: PowerSettings,
+    counts: dict[str, int],
+) -> Iterator[tuple[str, ChunkResult]]:
+    """Each job's result in job order: read back when its shard exists, else computed.
+
+    Results arrive from the executor in completion order; they are held until their turn, so
+    tallies and files are written in replicate order whatever the workers did. With a
+    directory every result, computed or reused, is read from its shard file: one path for both.
+    """
+    todo = [
+        ShardJob(kind, job, None if directory is None else str(directory))
+        for kind, job in jobs
+        if directory is None or not _shard_done(directory, kind, job)
+    ]
+    waiting: dict[tuple[str, int], ChunkResult] = {}
+    results = run_jobs(run_shard, todo, settings.workers, settings.executor, settings.scheduler)
+    pending = {(j.kind, j.chunk.first) for j in todo}
+    with closing(results):
+        for kind, job in jobs:
+            key = (kind, job.first)
+            if key not in pending:
+                assert directory is not None
+                counts["reused"] += 1
+                yield kind, _read_shard(directory, kind, job)
+                continue
+            while key not in waiting:
+                done_kind, result = next(results)
+                waiting[(done_kind, result.first)] = result
+            result = waiting.pop(key)
+            counts["run"] += 1
+            yield kind, result if directory is None else _read_shard(directory, kind, job)
+
