@@ -226,6 +226,14 @@ class LatentCohort:
         block = randomisation.block_size
         pattern = np.repeat(np.arange(len(self.arms)), weights * (block // weights.sum()))
         n_blocks = -(-self.n_patients // block)
+        pattern = pattern.astype(np.int8)
+        if not randomisation.strata:
+            # One stratum: patient j is at position j % block of block j // block, so the
+            # gather below is the block permutations laid end to end (same draws, same arms,
+            # without the (R, N) index arrays and boolean masks of the general case).
+            u = self.draws.uniform("allocation/stratum/0", n_blocks, block)
+            order = np.argsort(u, axis=2).reshape(len(self.replicates), n_blocks * block)
+            return pattern[order[:, : self.n_patients]]
         arm = np.zeros(self.shape, dtype=np.int8)
         for code in np.unique(self.stratum):
             here = self.stratum == code

@@ -16,8 +16,10 @@ Sampler = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    # random() is in [0, 1); shift off 0 so inverse CDFs never see an exact 0.
-    return 1.0 - rng.random(shape)
+    # random() is in [0, 1); shift off 0 so inverse CDFs never see an exact 0 (in place: the
+    # same 1 − x, without a second array).
+    values = rng.random(shape)
+    return np.subtract(1.0, values, out=values)
 
 
 def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -26,6 +28,13 @@ def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 def _exponential(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.standard_exponential(shape)
+
+
+def _as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a run of consecutive integers, else unchanged."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return index
 
 
 class DrawSource:
@@ -44,16 +53,23 @@ class DrawSource:
         self.replicates = np.asarray(replicates, dtype=np.int64)
         self._blocks = self.replicates // REPLICATES_PER_BLOCK
         self._rows = self.replicates % REPLICATES_PER_BLOCK
+        # Where each block's rows go, and which rows of the block: slices when contiguous (the
+        # usual run of consecutive replicates), so copying a block is one strided copy rather
+        # than a gather and a masked assignment.
+        self._layout = [
+            (int(block), _as_slice(np.flatnonzero(self._blocks == block)),
+             _as_slice(self._rows[self._blocks == block]))
+            for block in np.unique(self._blocks)
+        ]
 
     def _draw(self, stream: str, shape: tuple[int, ...], sampler: Sampler) -> np.ndarray:
         """Array of shape ``(len(replicates), *shape)``; generated as ``(*shape, block)``."""
         out = np.empty((len(self.replicates), *shape))
-        for block in np.unique(self._blocks):
-            rng = generator(self.entropy, int(block), stream)
+        for block, here, rows in self._layout:
+            rng = generator(self.entropy, block, stream)
             values = sampler(rng, (*shape, REPLICATES_PER_BLOCK))
             values = np.moveaxis(values, -1, 0)
-            here = self._blocks == block
-            out[here] = values[self._rows[here]]
+            out[here] = values[rows]
         return out
 
     def uniform(self, stream: str, *shape: int) -> np.ndarray:

@@ -38,13 +38,14 @@ def next_onset_exponential(
     clock: str,
     previous_resolution: np.ndarray,
     unit_exponential: np.ndarray,
-    frailty: np.ndarray,
+    frailty: np.ndarray | None,
 ) -> np.ndarray:
     """:func:`next_onset` for exponential hazards given per patient, with the very same
     floating-point operations as the single-period :class:`PiecewiseConstantHazard` path
-    (``0 + (h − 0)/λ`` is ``h/λ`` exactly), so results are identical to the last bit."""
+    (``0 + (h − 0)/λ`` is ``h/λ`` exactly), so results are identical to the last bit.
+    ``frailty=None`` means a multiplier of 1 for everyone (``h / 1`` is ``h`` exactly)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        scaled = unit_exponential / frailty
+        scaled = unit_exponential if frailty is None else unit_exponential / frailty
         if clock == "gap":
             gap = np.where(rate_per_month > 0, scaled / rate_per_month, np.inf)
             return previous_resolution + gap

@@ -28,7 +28,7 @@ from cohortsim.engine.rules import (
     next_onset_exponential,
     own_end,
 )
-from cohortsim.hazards import PiecewiseConstantHazard
+from cohortsim.hazards import PiecewiseConstantHazard, is_zero
 from cohortsim.scenario.types import MANIFESTATIONS
 
 
@@ -83,7 +83,10 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
     rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
     immediate = _per_arm(cohort, lambda a: a.disease.relapse.detection == "immediate") > 0
     recurrent = _per_arm(cohort, lambda a: a.disease.relapse.recurrent) > 0
-    units, frailty = cohort.relapse_units, cohort.frailty
+    units = cohort.relapse_units
+    # Without frailty every multiplier is 1 and x / 1 is x exactly: skip the array of ones.
+    no_frailty = all(a.disease.relapse.frailty_variance == 0 for a in cohort.arms)
+    frailty = None if no_frailty else cohort.frailty
     visit_time = cohort.visit_time if cohort.n_visits else np.zeros((*cohort.shape, 0))
     exponential_rate = _exponential_rates(cohort)
 
@@ -105,7 +108,7 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
                     relapse.clock,
                     previous[here],
                     units[..., k][here],
-                    frailty[here],
+                    cohort.frailty[here],
                 )
         if k > 0:
             start = np.where(recurrent, start, np.inf)
@@ -184,14 +187,22 @@ def _cutoff(
     return cut, reason, administrative
 
 
+def _competing_month(cohort: LatentCohort, pick: str, attribute: str) -> np.ndarray:
+    """The cohort's dropout or death months; a 0-d ``inf`` when no arm has the hazard (the
+    cohort's array would be all ``inf``: same minima in :func:`own_end`, no full-size work)."""
+    if all(is_zero(getattr(arm, pick)) for arm in cohort.arms):
+        return np.asarray(np.inf)
+    return getattr(cohort, attribute)
+
+
 def simulate_course_vector(cohort: LatentCohort) -> Course:
     """Simulate every replicate of ``cohort`` with array operations."""
     scenario = cohort.scenario
     enrol = cohort.enrol_month
     max_follow_up = scenario.cutoff.max_follow_up_months
     own_end_month, own_reason = own_end(
-        cohort.dropout_month,
-        cohort.death_month,
+        _competing_month(cohort, "dropout_hazard", "dropout_month"),
+        _competing_month(cohort, "death_hazard", "death_month"),
         np.inf if max_follow_up is None else max_follow_up,
         scenario.study.max_duration_months - enrol,
     )

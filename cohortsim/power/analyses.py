@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cohortsim import analysis as tests
+from cohortsim.analysis.survival import logrank_cox_batch
 from cohortsim.endpoints import PatientEndpoints, responders, sledai_change
 from cohortsim.scenario.types import Analysis
 
@@ -135,12 +136,9 @@ def _time_to_relapse(e: PatientEndpoints, c: Comparison, a: Analysis) -> Endpoin
     alternative = alternative_for("time_to_relapse", a.sides)
     strata = e.stratum if a.stratified else None
     time = np.where(mask, e.relapse_time, 0.0)
-    lr = tests.logrank_batch(
-        time, e.relapse_observed, group, mask, strata=strata, alternative=alternative,
-        confidence=a.confidence,
-    )
     if a.hazard_ratio_estimate == "cox":
-        cox = tests.cox_ph_batch(
+        # One call sorts each trial once for both the test and the Cox fit.
+        lr, cox = logrank_cox_batch(
             time, e.relapse_observed, group, mask, strata=strata, alternative=alternative,
             confidence=a.confidence,
         )
@@ -151,6 +149,10 @@ def _time_to_relapse(e: PatientEndpoints, c: Comparison, a: Analysis) -> Endpoin
             np.where(ok, x, np.nan) for x in (cox.estimate, cox.se, cox.ci_low, cox.ci_high)
         )
     else:
+        lr = tests.logrank_batch(
+            time, e.relapse_observed, group, mask, strata=strata, alternative=alternative,
+            confidence=a.confidence,
+        )
         estimate, se, low, high = lr.estimate, lr.se, lr.ci_low, lr.ci_high
     return EndpointResult(
         estimate=estimate,

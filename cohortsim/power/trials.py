@@ -14,12 +14,17 @@ The result is columnar: one row per N × replicate × comparison × endpoint (th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from cohortsim.cohort import LatentCohort
-from cohortsim.endpoints import assessment_visit, course_at, derive_endpoints
+from cohortsim.endpoints import (
+    PatientEndpoints,
+    assessment_visit,
+    course_at,
+    derive_endpoints,
+)
 from cohortsim.engine import ENGINES
 from cohortsim.power.analyses import Comparison, EndpointResult, analyse, decisions
 from cohortsim.power.assurance import AssuranceCohort, AssuranceDesign, draw_parameter_sets
@@ -116,17 +121,68 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     settings = scenario.analysis
     assert settings is not None
     grid = sorted(job.n_grid, reverse=True)
+    if job.assurance is None and boundaries(settings) is None:
+        return _run_chunk_by_block(job, grid)
     big, draws, rejected = _cohort(job, grid[0])
     parts: list[Columns] = []
     for n in grid:
         cohort = big if n == grid[0] else prefix_cohort(big, n)
-        parts.append(_one_size(job, cohort, n))
+        parts.append(_analyse_size(job, n, cohort.replicates, *_simulate_size(job, cohort)))
+    return ChunkResult(job.first, job.stop, _by_size(parts), draws, rejected)
+
+
+def _by_size(parts: list[Columns]) -> Columns:
     order = np.argsort([p["n_total"][0] for p in parts], kind="stable")
-    rows = {k: np.concatenate([parts[i][k] for i in order]) for k in parts[0]}
-    return ChunkResult(job.first, job.stop, rows, draws, rejected)
+    return {k: np.concatenate([parts[i][k] for i in order]) for k in parts[0]}
 
 
-def _one_size(job: ChunkJob, cohort: LatentCohort, n: int) -> Columns:
+def _run_chunk_by_block(job: ChunkJob, grid: list[int]) -> ChunkResult:
+    """The chunk without interim looks or assurance draws: simulated one seeding block at a
+    time, analysed all at once.
+
+    The engine and the endpoints are per replicate, so simulating block by block gives the
+    same numbers, and the (256, N) arrays of one block stay in cache (reference_logrank,
+    4,096 replicates: 0.064 s by block against 0.095 s in one pass). The analyses still see
+    the whole chunk in one batch, as before: a batch-level choice such as the log-rank's
+    tied/untied path must not depend on the block.
+    """
+    per_size: dict[int, list[PatientEndpoints]] = {n: [] for n in grid}
+    for a in range(job.first, job.stop, REPLICATES_PER_BLOCK):
+        b = min((a // REPLICATES_PER_BLOCK + 1) * REPLICATES_PER_BLOCK, job.stop)
+        big = LatentCohort(job.scenario, job.entropy, np.arange(a, b), n_patients=grid[0])
+        for n in grid:
+            cohort = big if n == grid[0] else prefix_cohort(big, n)
+            per_size[n].append(_simulate_size(job, cohort)[0])
+    replicates = np.arange(job.first, job.stop)
+    r = replicates.size
+    parts = []
+    for n in grid:
+        ep = _concat_endpoints(per_size[n])
+        parts.append(
+            _analyse_size(
+                job, n, replicates, ep, np.full(r, FINAL, dtype=np.int8),
+                np.ones(r, dtype=np.int8), ep.cutoff_month.copy(), None,
+            )
+        )
+    return ChunkResult(job.first, job.stop, _by_size(parts))
+
+
+def _concat_endpoints(blocks: list[PatientEndpoints]) -> PatientEndpoints:
+    if len(blocks) == 1:
+        return blocks[0]
+    return replace(
+        blocks[0],
+        **{
+            f.name: np.concatenate([getattr(b, f.name) for b in blocks])
+            for f in fields(PatientEndpoints)
+            if isinstance(getattr(blocks[0], f.name), np.ndarray)
+        },
+    )
+
+
+def _simulate_size(job: ChunkJob, cohort: LatentCohort):  # type: ignore[no-untyped-def]
+    """Endpoints at the analysis where each trial stopped: (endpoints, stop code, look,
+    stop time, design)."""
     scenario = job.scenario
     settings = scenario.analysis
     assert settings is not None
@@ -136,8 +192,7 @@ def _one_size(job: ChunkJob, cohort: LatentCohort, n: int) -> Columns:
         settings.interim.timing == "assessments"
     ) else None
     arm = _real_arm(cohort)
-    replicates = cohort.replicates
-    r = replicates.size
+    r = cohort.replicates.size
     pairs = comparisons(scenario)
 
     design = boundaries(settings)
@@ -166,7 +221,22 @@ def _one_size(job: ChunkJob, cohort: LatentCohort, n: int) -> Columns:
             primary_z_stop[stopped] = z[code != FINAL]
         course = course_at(cohort, course, stop_time)
     ep = replace(derive_endpoints(cohort, course, month), arm=arm)
+    return ep, stop, look, stop_time, design
 
+
+def _analyse_size(  # type: ignore[no-untyped-def]
+    job: ChunkJob,
+    n: int,
+    replicates: np.ndarray,
+    ep: PatientEndpoints,
+    stop: np.ndarray,
+    look: np.ndarray,
+    stop_time: np.ndarray,
+    design,
+) -> Columns:
+    settings = job.scenario.analysis
+    assert settings is not None
+    pairs = comparisons(job.scenario)
     out: list[Columns] = []
     for c_index, pair in enumerate(pairs):
         for e_index, endpoint in enumerate(settings.endpoints):
