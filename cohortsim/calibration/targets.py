@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortsim.scenario.errors import MISSING, ScenarioError, describe_type, format_value
+from cohortsim.scenario.types import MANIFESTATIONS
 
 SOURCE_LABELS: Mapping[str, str] = {
     "A": "the published abstract (verified)",
@@ -78,16 +79,6 @@ class Quantity:
     meaning: str
 
 
-_MANIFESTATION_NAMES = (
-    "constitutional",
-    "cutaneous",
-    "arthritis",
-    "serositis",
-    "neurologic",
-    "hypertension",
-    "nephritis",
-)
-
 QUANTITIES: Mapping[str, Quantity] = {
     "female": Quantity(("count",), "patients", "baseline", "women enrolled"),
     "age_years": Quantity(("mean", "sd"), "years", "baseline", "age at enrolment"),
@@ -130,7 +121,7 @@ QUANTITIES: Mapping[str, Quantity] = {
             ("count",), "patients", "visit",
             f"patients whose baseline {name} manifestation had resolved",
         )
-        for name in _MANIFESTATION_NAMES
+        for name in MANIFESTATIONS
     },
 }
 """Every quantity a target may name."""

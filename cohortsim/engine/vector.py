@@ -246,37 +246,7 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
     unscheduled_done = symptomatic_visit & seen
 
     visit_done = visit_ok & (visit_time <= follow_up[..., None])
-    if not cohort.is_sle:
-        # No response or manifestations outside the lupus model: constant views, no work.
-        return Course(
-            cutoff_month=cut,
-            cutoff_reason=cut_reason,
-            enrolled=enrolled,
-            follow_up=follow_up,
-            end_reason=end_reason,
-            flare_onset=onset,
-            flare_detected=detected,
-            detection_kind=kind,
-            flare_resolved=resolved,
-            visit_done=visit_done,
-            unscheduled_done=unscheduled_done,
-            response_observed=np.broadcast_to(np.nan, cohort.shape),
-            manifestation_observed=np.broadcast_to(np.nan, (*cohort.shape, len(MANIFESTATIONS))),
-        )
-    done_visit = _NextVisit(visit_time, visit_done)
-    response_at = done_visit.at(cohort.time_to_response)
-    responds = cohort.response_class < 2
-    response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
-    resolution = cohort.manifestation_resolution
-    manifestation_at = np.stack(
-        [done_visit.at(resolution[..., m]) for m in range(resolution.shape[-1])],
-        axis=-1,
-    )
-    present = cohort.baseline_manifestations & np.isfinite(resolution)
-    manifestation_observed = np.where(
-        present & np.isfinite(manifestation_at), manifestation_at, np.nan
-    )
-
+    response_observed, manifestation_observed = _first_seen(cohort, visit_time, visit_done)
     return Course(
         cutoff_month=cut,
         cutoff_reason=cut_reason,
@@ -292,3 +262,28 @@ def simulate_course_vector(cohort: LatentCohort) -> Course:
         response_observed=response_observed,
         manifestation_observed=manifestation_observed,
     )
+
+
+def _first_seen(
+    cohort: LatentCohort, visit_time: np.ndarray, visit_done: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First done visit at or after the time to response and each manifestation's resolution
+    (NaN when never seen). Outside the lupus model there is neither: constant views, no work."""
+    if not cohort.is_sle:
+        return (
+            np.broadcast_to(np.nan, cohort.shape),
+            np.broadcast_to(np.nan, (*cohort.shape, len(MANIFESTATIONS))),
+        )
+    done_visit = _NextVisit(visit_time, visit_done)
+    response_at = done_visit.at(cohort.time_to_response)
+    responds = cohort.response_class < 2
+    response_observed = np.where(responds & np.isfinite(response_at), response_at, np.nan)
+    resolution = cohort.manifestation_resolution
+    manifestation_at = np.stack(
+        [done_visit.at(resolution[..., m]) for m in range(resolution.shape[-1])], axis=-1
+    )
+    present = cohort.baseline_manifestations & np.isfinite(resolution)
+    manifestation_observed = np.where(
+        present & np.isfinite(manifestation_at), manifestation_at, np.nan
+    )
+    return response_observed, manifestation_observed

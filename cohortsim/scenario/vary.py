@@ -6,6 +6,7 @@ own hash.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
     """The scenario with each dotted key in ``values`` set (validated; new hash)."""
     tree = resolved_tree(scenario)
     for key, value in values.items():
-        set_dotted(tree, key, value)
+        # A copy: the varied scenario must not share (and later mutate) the caller's tables.
+        set_dotted(tree, key, copy.deepcopy(value))
     source = scenario.source_path or "<scenario>"
     base = Path(source).parent if scenario.source_path else None
     return scenario_from_dict(tree, source=f"{source} (varied)", base_dir=base)
