@@ -42,3 +42,47 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
         if j > 100_000:  # unreachable for SLEDAI-sized means; guards against a stuck loop
             raise FloatingPointError("count quantile did not converge")
     return flat_out.reshape(u.shape)
+
+
+def binomial_quantile(
+    uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray
+) -> np.ndarray:
+    """Quantile of the binomial with ``trials`` (integers ≥ 0) and success ``probability`` at
+    ``uniform``: the smallest integer ``j`` with ``CDF(j) ≥ u``.
+
+    Summed from the recurrence ``p(j+1) = p(j)·(n − j)/(j + 1)·π/(1 − π)``. Where ``π > 1/2``
+    the failures are counted instead (``n − F⁻¹(1 − u; n, 1 − π)``), so the first term
+    ``(1 − π)ⁿ`` never underflows for SLEDAI-sized ``n``. ``π = 0`` gives 0 and ``π = 1`` gives
+    ``n`` exactly. Agrees with ``scipy.stats.binom.ppf`` except within rounding of a CDF step.
+    """
+    u, n, p = np.broadcast_arrays(
+        np.asarray(uniform, float), np.asarray(trials, float), np.asarray(probability, float)
+    )
+    if np.any(n < 0) or np.any(n != np.floor(n)):
+        raise ValueError("binomial trials must be non-negative integers")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("binomial probability must be in [0, 1]")
+    mirror = p > 0.5
+    q = np.where(mirror, 1.0 - p, p)  # success probability of the counted outcome, ≤ 1/2
+    v = np.where(mirror, 1.0 - u, u)
+    # Counting failures inverts the CDF from the other end: the smallest j with
+    # P(failures ≤ j) ≥ 1 − u maps back to successes through n − j (ties have probability 0).
+    counted = np.zeros(u.shape)
+    flat_v, flat_n, flat_q, flat_out = v.ravel(), n.ravel(), q.ravel(), counted.ravel()
+    idx = np.nonzero((flat_q > 0) & (flat_n > 0))[0]  # q = 0 or n = 0: a point mass at 0
+    odds = flat_q[idx] / (1.0 - flat_q[idx])
+    pmf = np.exp(flat_n[idx] * np.log1p(-flat_q[idx]))
+    cdf = pmf.copy()
+    j = 0
+    while idx.size:
+        # The last count n has CDF 1 by definition: stop there whatever the rounding says.
+        done = (cdf >= flat_v[idx]) | (j >= flat_n[idx])
+        flat_out[idx[done]] = j
+        keep = ~done
+        idx, pmf, cdf, odds = idx[keep], pmf[keep], cdf[keep], odds[keep]
+        if not idx.size:
+            break
+        pmf = pmf * (flat_n[idx] - j) / (j + 1) * odds
+        cdf = cdf + pmf
+        j += 1
+    return np.where(mirror, n - counted, counted)

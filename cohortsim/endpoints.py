@@ -133,8 +133,8 @@ def sledai_at_visit(
     """SLEDAI-2K recorded at scheduled visit ``visit`` of patients ``(rows, patients)``.
 
     The ``sledai`` column of the visits table, computed only where asked: the same function of
-    the same draws as :class:`cohortsim.measurements.VisitMeasurer` (the negative binomial
-    around ``baseline·(1 − (1 − residual)·g(t)) + flare rise`` at the visit's own uniform).
+    the same draws as :class:`cohortsim.measurements.VisitMeasurer` (see
+    :func:`cohortsim.measurements.sledai_at`), at the visit's own uniform.
     """
     at = (rows, patients)
     t = cohort.visit_time[rows, patients, visit]
@@ -144,8 +144,15 @@ def sledai_at_visit(
         t, course.flare_onset[at], course.flare_resolved[at], cohort.flare_sledai_rise[at]
     )
     dispersion = _per_arm(cohort, lambda a: a.disease.sledai.visit_dispersion)[at]
+    binomial = _per_arm(cohort, lambda a: a.disease.sledai.visit_distribution == "binomial")[at]
     return sledai_at(
-        noise, cohort.baseline_sledai[at], cohort.residual_fraction[at], progress, rise, dispersion
+        noise,
+        cohort.baseline_sledai[at],
+        cohort.residual_fraction[at],
+        progress,
+        rise,
+        dispersion,
+        binomial,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cohortsim.cohort import LatentCohort
-from cohortsim.discrete import count_quantile
+from cohortsim.discrete import binomial_quantile, count_quantile
 from cohortsim.scenario.types import MANIFESTATIONS
 
 
@@ -39,12 +39,37 @@ def sledai_at(
     progress: np.ndarray,
     flare_rise: np.ndarray,
     dispersion: np.ndarray,
+    binomial: np.ndarray,
 ) -> np.ndarray:
-    """SLEDAI-2K at a visit: negative binomial (size ``dispersion``) around the expected activity
-    ``baseline·(1 − (1 − residual)·progress) + flare rise``, drawn by inversion of ``uniform``.
-    An expected activity of 0 gives exactly 0."""
-    mean = baseline * (1.0 - (1.0 - residual_fraction) * progress) + flare_rise
-    return count_quantile(uniform, np.maximum(mean, 0.0), dispersion)
+    """SLEDAI-2K at a visit, drawn by inversion of the visit's ``uniform``.
+
+    The share of baseline activity still present is ``r = 1 − (1 − residual)·progress``. Where
+    ``binomial`` is true the score is ``Binomial(baseline, r) + flare rise``: each baseline point
+    is still present with probability ``r``, so a patient keeps a subset of her own baseline
+    activity (``baseline`` must hold integers). Elsewhere it is negative binomial (size
+    ``dispersion``) around ``baseline·r + flare rise``. Either way an expected activity of 0
+    gives exactly 0, and ``r = 1`` without a flare gives the baseline itself under the binomial.
+    """
+    uniform, baseline, residual_fraction, progress, flare_rise, dispersion, binomial = (
+        np.broadcast_arrays(
+            uniform, baseline, residual_fraction, progress, flare_rise, dispersion, binomial
+        )
+    )
+    present = 1.0 - (1.0 - residual_fraction) * progress
+    out = np.empty(uniform.shape)
+    thinned = binomial.astype(bool)
+    if thinned.any():
+        out[thinned] = (
+            binomial_quantile(
+                uniform[thinned], baseline[thinned], np.clip(present[thinned], 0.0, 1.0)
+            )
+            + flare_rise[thinned]
+        )
+    spread = ~thinned
+    if spread.any():
+        mean = baseline[spread] * present[spread] + flare_rise[spread]
+        out[spread] = count_quantile(uniform[spread], np.maximum(mean, 0.0), dispersion[spread])
+    return out
 
 
 def marker_change(
@@ -101,6 +126,7 @@ class VisitMeasurer:
             progress,
             rise,
             self._arm_value(lambda d: d.sledai.visit_dispersion, at),
+            self._arm_value(lambda d: d.sledai.visit_distribution == "binomial", at),
         )
         out: dict[str, np.ndarray] = {"sledai": sledai, "flare_active": active}
         baselines = {

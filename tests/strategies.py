@@ -284,6 +284,11 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
             scenario["population"] = draw(population_tables())
         if draw(st.booleans()):
             scenario["maintenance"] = draw(maintenance_tables())
+        if draw(st.booleans()):
+            scenario["disease"]["sledai"] = {
+                "visit_distribution": "negative_binomial",
+                "visit_dispersion": draw(st.one_of(_floats(0.5, 50.0), st.just("inf"))),
+            }
     for process in ("dropout", "death"):
         if draw(st.booleans()):
             scenario[process] = draw(hazard_specs())

@@ -80,6 +80,15 @@ ABC_PRIORS: dict[str, Prior] = {
 """Priors of the ABC block (on its coordinates). Unidentified parameters get priors whose median
 is the model's stated default (docs/model.md), so they keep it as their point estimate."""
 
+
+def abc_priors(scenario: Scenario) -> dict[str, Prior]:
+    """The :data:`ABC_PRIORS` that matter for ``scenario``: the negative-binomial size only when
+    its SLEDAI-2K visit score is negative binomial (a binomial score has no free spread)."""
+    sledai = scenario.arms[0].disease.sledai
+    if sledai.visit_distribution == "negative_binomial":
+        return dict(ABC_PRIORS)
+    return {k: v for k, v in ABC_PRIORS.items() if k != "sledai.visit_dispersion"}
+
 REPORTED_PRIORS: dict[str, str] = {
     PARTIAL: "beta(1, 2) (the marginal of Dirichlet(1, 1, 1) on complete, partial, none)",
     COMPLETE: "beta(1, 2) (the marginal of Dirichlet(1, 1, 1) on complete, partial, none)",
@@ -104,6 +113,10 @@ class CalibrationSettings:
     identified_threshold : float
         A parameter is *identified* when the pilot removed at least this share of its prior
         variance (posterior contraction).
+    point_candidates, point_pilots : int
+        Posterior draws considered for the point estimate of the ABC block, and pilots
+        simulated for each to estimate its expected summaries
+        (:func:`cohortsim.calibration.abc.representative_draw`).
     workers : int
         Processes for the ABC block (results do not depend on it).
     """
@@ -115,6 +128,8 @@ class CalibrationSettings:
     rate_cells: int = 240
     theta_cells: int = 32
     identified_threshold: float = 0.5
+    point_candidates: int = 256
+    point_pilots: int = 64
     workers: int = 1
 
 
@@ -161,10 +176,13 @@ class CalibrationResult:
     settings: CalibrationSettings
     seconds: float
     fixed_note: str = field(default="")
+    abc_point: dict[str, float] = field(default_factory=dict)
 
     def point(self) -> dict[str, float]:
-        """Posterior medians by key (the calibrated file's ``[disease]`` values)."""
-        return {s.key: s.median for s in self.summaries}
+        """The calibrated file's ``[disease]`` values by key: the representative posterior draw
+        for the ABC block (its parameters jointly reproduce the reported figures), the posterior
+        median for every other parameter."""
+        return {s.key: self.abc_point.get(s.key, s.median) for s in self.summaries}
 
     def summary(self) -> str:
         """A table of the calibrated parameters, for the terminal."""
@@ -382,8 +400,8 @@ class _AbcSimulator:
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """``(M, S)`` summaries of pilots simulated with parameter rows ``values`` (columns in
-        :data:`ABC_PRIORS` order)."""
-        names = tuple(ABC_PRIORS)
+        :func:`abc_priors` order)."""
+        names = tuple(abc_priors(self.scenario))
         jobs = []
         for start in range(0, len(values), PILOTS_PER_RUN):
             run = self.runs
@@ -475,6 +493,7 @@ def calibrate(
     # 2. relapse
     relapse_targets = _used(targets, uses, "relapse")
     draws: dict[str, np.ndarray] = {}
+    abc_point: dict[str, float] = {}
     blocks: dict[str, str] = {}
     priors: dict[str, Prior] = {}
     design_rows = rng.integers(0, len(design_draws), n_draws)
@@ -519,14 +538,15 @@ def calibrate(
     abc_targets = _used(targets, uses, "abc")
     if abc_targets:
         specs = _specs(abc_targets)
-        names = tuple(ABC_PRIORS)
+        abc_prior = abc_priors(scenario)
+        names = tuple(abc_prior)
         simulator = _AbcSimulator(
             scenario, specs, (draws[RATE], draws[FRAILTY]) if RATE in draws else None, seed,
             settings.workers, tick,
         )
         prior_rng = generator(derived_entropy(seed, "abc/prior"), 0, "calibration/abc/prior")
         u = prior_rng.random((_whole_runs(settings.abc_simulations), len(names)))
-        coords = np.column_stack([ABC_PRIORS[n].ppf(u[:, j]) for j, n in enumerate(names)])
+        coords = np.column_stack([abc_prior[n].ppf(u[:, j]) for j, n in enumerate(names)])
         summaries = simulator(coords)
         exact = np.array([s.exact for s in specs])
         observed = np.array([float(t.value) for t in abc_targets])  # type: ignore[arg-type]
@@ -534,7 +554,7 @@ def calibrate(
         acceptance = abc.reject(summaries[:, ~exact], observed[~exact], n_draws, eligible)
         kept = acceptance.index
         unbounded = np.column_stack(
-            [ABC_PRIORS[n].to_unbounded(coords[kept, j]) for j, n in enumerate(names)]
+            [abc_prior[n].to_unbounded(coords[kept, j]) for j, n in enumerate(names)]
         )
         adjusted, _ = abc.regression_adjust(
             unbounded, summaries[kept][:, ~exact], observed[~exact], acceptance.scale
@@ -543,12 +563,29 @@ def calibrate(
             adjusted = adjusted[rng.integers(0, len(kept), n_draws)]
         adjusted = adjusted[rng.permutation(n_draws)]  # accepted nearest-first: shuffle
         back = np.column_stack(
-            [ABC_PRIORS[n].from_unbounded(adjusted[:, j]) for j, n in enumerate(names)]
+            [abc_prior[n].from_unbounded(adjusted[:, j]) for j, n in enumerate(names)]
         )
         for key, values in _coordinates_to_disease(back, names).items():
             draws[key] = values
             blocks[key] = "ABC"
-            priors[key] = ABC_PRIORS[COMPLETE] if key == PARTIAL else ABC_PRIORS[key]
+            priors[key] = abc_prior[COMPLETE] if key == PARTIAL else abc_prior[key]
+        candidates = back[: min(settings.point_candidates, n_draws)]  # a random subset
+        point = abc.representative_draw(simulator, candidates, observed, settings.point_pilots)
+        abc_point = {
+            k: float(v[0])
+            for k, v in _coordinates_to_disease(candidates[[point.index]], names).items()
+        }
+        diagnostics["point"] = {
+            "method": "the posterior draw (of a random subset) whose expected ABC summaries are "
+                      "nearest the reported ones, each in units of its sampling SD at the "
+                      "pilot's n; its values are the [disease] point estimate of the ABC block",
+            "candidates": len(candidates),
+            "pilots_per_candidate": settings.point_pilots,
+            "distance": point.distance,
+            "expected_summaries": {
+                s.name: float(v) for s, v in zip(specs, point.expected, strict=True)
+            },
+        }
         diagnostics["abc"] = {
             "method": "rejection ABC (counts matched exactly, nearest by MAD-scaled distance) "
                       "with local-linear regression adjustment on the logit/log scale",
@@ -562,7 +599,7 @@ def calibrate(
             "engine_runs": simulator.runs,
         }
     else:
-        for _ in range(abc_runs(settings)):
+        for _ in range(abc_runs(settings) + point_runs(settings)):
             tick()
 
     # 4. manifestations: binomial
@@ -620,6 +657,7 @@ def calibrate(
         seed=seed,
         settings=settings,
         seconds=time.monotonic() - start,
+        abc_point=abc_point,
         fixed_note=(
             "every other disease key keeps the scenario's stated value; keys not informed by the "
             "pilot (anti-dsDNA, Treg, flare course and detection, manifestations with unknown n, "
@@ -657,7 +695,13 @@ def abc_runs(settings: CalibrationSettings) -> int:
     return _whole_runs(settings.abc_simulations) // PILOTS_PER_RUN
 
 
+def point_runs(settings: CalibrationSettings) -> int:
+    """Engine runs of the point-estimate search."""
+    pilots = min(settings.point_candidates, settings.n_draws) * settings.point_pilots
+    return -(-pilots // PILOTS_PER_RUN)
+
+
 def steps(settings: CalibrationSettings) -> int:
     """Progress steps :func:`calibrate` reports."""
-    return 3 + abc_runs(settings)
+    return 3 + abc_runs(settings) + point_runs(settings)
 

@@ -6,7 +6,8 @@ Layout (``docs/calibration.md``, "The calibrated file")::
                              diagnostics, identified / unidentified parameters, priors
     [calibration.reconstruction]
                              follow-up reconstruction draws, one row per posterior draw
-    [disease]                point estimates (posterior medians) in the scenario's disease layout;
+    [disease]                point estimates in the scenario's disease layout: the representative
+                             posterior draw for the ABC block, posterior medians for the rest;
                              the only table a scenario's ``parameters_from`` reads
     [posterior]
     parameters = ["response.probability_complete", ...]   dotted keys relative to the arm's
@@ -293,7 +294,7 @@ def calibrated_file_text(
     point = result.point()
     complete, partial = "response.probability_complete", "response.probability_partial"
     if complete in point and partial in point and point[complete] + point[partial] > 1.0:
-        point[partial] = 1.0 - point[complete]  # medians need not respect the simplex
+        point[partial] = 1.0 - point[complete]  # guards the simplex if medians are mixed in
     calibration: dict[str, Any] = {
         "method": (
             "modular Bayesian calibration: exact gamma-frailty likelihood for the relapse times "
@@ -355,7 +356,9 @@ def calibrated_file_text(
     header = (
         "# Calibrated disease parameters, written by `cohortsim calibrate` (do not edit by hand).\n"
         f"# Regenerate: {command}\n"
-        "# [disease] holds the posterior medians (what `parameters_from` merges into an arm);\n"
+        "# [disease] holds the point estimates (what `parameters_from` merges into an arm): for\n"
+        "# the ABC block the posterior draw whose expected pilot best matches the reported\n"
+        "# figures, posterior medians otherwise; [calibration.diagnostics.point] says which.\n"
         "# [posterior] holds the draws (one row per draw; columns as in `parameters`).\n"
         "# Layout and method: docs/calibration.md\n"
     )

@@ -226,6 +226,7 @@ def measure_visit(
         progress,
         rise,
         params["sledai.visit_dispersion"] + np.zeros(cohort.shape),
+        np.asarray(cohort.arms[0].disease.sledai.visit_distribution == "binomial"),
     )
     change = marker_change(
         t,

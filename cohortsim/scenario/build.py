@@ -275,12 +275,45 @@ def _check_models(arm_trees: dict[str, dict[str, Any]], tree: dict[str, Any], ct
                 f"(arm '{names[0]}' uses {format_value(first)})",
                 model,
             )
+    _check_sledai_distribution(arm_trees, tree, ctx)
     strata = tree["randomisation"]["strata"]
     if first == "time_to_event" and strata:
         ctx.child("randomisation", "strata").error(
             'stratification needs disease.model = "sle" (a time-to-event model has no '
             "baseline covariates)",
             strata,
+        )
+
+
+def _check_sledai_distribution(
+    arm_trees: dict[str, dict[str, Any]], tree: dict[str, Any], ctx: Ctx
+) -> None:
+    """One SLEDAI-2K measurement model for every arm (it describes the instrument, not the
+    treatment), and integer baseline scores when points are thinned binomially."""
+    names = list(arm_trees)
+    first = arm_trees[names[0]]["disease"]["sledai"]["visit_distribution"]
+    for name in names[1:]:
+        other = arm_trees[name]["disease"]["sledai"]["visit_distribution"]
+        if other != first:
+            ctx.child("arms", name, "disease", "sledai", "visit_distribution").error(
+                f"expected every arm to use the same SLEDAI-2K visit distribution "
+                f"(arm '{names[0]}' uses {format_value(first)})",
+                other,
+            )
+    baseline = tree["population"]["sledai"]
+    if (
+        arm_trees[names[0]]["disease"]["model"] == "sle"
+        and first == "binomial"
+        and not baseline.get("integer", False)
+        and not (
+            baseline.get("distribution") == "fixed"
+            and float(baseline["value"]).is_integer()
+        )
+    ):
+        ctx.child("population", "sledai", "integer").error(
+            'expected true: disease.sledai.visit_distribution = "binomial" thins the baseline '
+            "score point by point, so baseline SLEDAI-2K must be a whole number",
+            baseline.get("integer", False),
         )
 
 

@@ -423,13 +423,23 @@ RESPONSE = Table(
 )
 
 SLEDAI = Table(
-    meaning="Visit-level SLEDAI-2K: negative binomial around the expected activity.",
+    meaning="Visit-level SLEDAI-2K: the score recorded at a visit around the expected activity.",
     keys=(
+        Key(
+            "visit_distribution",
+            Choice(("binomial", "negative_binomial")),
+            "binomial",
+            "binomial: each baseline point is still present with probability equal to the "
+            "share of activity left (a patient keeps a subset of her own baseline items), flare "
+            "points added; negative_binomial: around the expected activity, size "
+            "visit_dispersion (docs/model.md §5)",
+        ),
         Key(
             "visit_dispersion",
             Float("a dispersion", gt=0, allow_inf=True),
             5.0,
-            'negative-binomial size k (variance μ + μ²/k); "inf" (or very large) = Poisson',
+            'negative-binomial size k (variance μ + μ²/k); "inf" (or very large) = Poisson; '
+            "used only when visit_distribution = \"negative_binomial\"",
         ),
     ),
 )

@@ -158,11 +158,15 @@ class Response:
 
 @dataclass(frozen=True)
 class Sledai:
-    """Visit-level SLEDAI-2K: negative binomial around the expected activity.
+    """Visit-level SLEDAI-2K: how a visit's score scatters around the expected activity.
 
-    ``visit_dispersion`` is the NB size k (variance μ + μ²/k); ``inf`` gives Poisson.
+    ``visit_distribution`` is ``"binomial"`` (each baseline point still present with the
+    probability of the share of activity left; flare points added) or ``"negative_binomial"``
+    (around the expected activity, size ``visit_dispersion``: variance μ + μ²/k; ``inf`` gives
+    Poisson).
     """
 
+    visit_distribution: str
     visit_dispersion: float
 
 

@@ -72,12 +72,26 @@ def test_shipped_file_layout() -> None:
     assert 1000 <= len(posterior) <= 4000
     assert posterior.draws.shape == (len(posterior), len(posterior.parameters))
     assert posterior.design_draws.shape == (len(posterior), 3)
-    # [disease] holds the posterior medians, in the scenario's disease layout
-    for key in posterior.parameters:
+    # [disease], in the scenario's disease layout, holds one posterior draw for the ABC block
+    # (the representative draw: every ABC value comes from the same row) and the posterior
+    # medians for the other blocks.
+    blocks = {k: v["block"] for k, v in calibration["parameters"].items()}
+    abc_keys = [k for k in posterior.parameters if blocks[k] == "ABC"]
+    assert "response.probability_complete" in abc_keys
+
+    def point(key: str) -> float:
         node = tree["disease"]
         for part in key.split("."):
             node = node[part]
-        assert node == pytest.approx(np.median(posterior.column(key)), rel=1e-5), key
+        return float(node)
+
+    rows = np.ones(len(posterior), dtype=bool)
+    for key in abc_keys:
+        rows &= np.isclose(posterior.column(key), point(key), rtol=1e-5, atol=0)
+    assert rows.any(), "the ABC point is not a posterior draw"
+    for key in posterior.parameters:
+        if blocks[key] != "ABC":
+            assert point(key) == pytest.approx(np.median(posterior.column(key)), rel=1e-5), key
     rate = np.median(posterior.column("relapse.hazard.rate_per_month"))
     assert tree["disease"]["relapse"]["hazard"] == {
         "rate_per_month": pytest.approx(rate, rel=1e-5)}
