@@ -142,14 +142,15 @@ def test_response_effect_difference_and_odds_ratio() -> None:
     soc, msc = _load(raw).arms
     assert soc.disease.response.probability_complete == 0.15
     q = msc.disease.response.probability_complete + msc.disease.response.probability_partial
-    assert q == pytest.approx(0.70 + 0.15)
+    soc_responds = 0.15 + 0.62  # the shipped SoC arm: complete 0.15, partial 0.62
+    assert q == pytest.approx(soc_responds + 0.15)
     # the reference arm's complete : partial split is kept
-    assert msc.disease.response.probability_complete / q == pytest.approx(0.15 / 0.70)
+    assert msc.disease.response.probability_complete / q == pytest.approx(0.15 / soc_responds)
     assert dict(msc.response_effect) == {"difference": 0.15, "reference_arm": "soc"}
     raw["arms"]["msc"]["response_effect"] = {"odds_ratio": 2.0, "reference_arm": "soc"}
     msc = _load(raw).arms[1]
     q = msc.disease.response.probability_complete + msc.disease.response.probability_partial
-    assert q / (1 - q) == pytest.approx(2.0 * 0.7 / 0.3)
+    assert q / (1 - q) == pytest.approx(2.0 * soc_responds / (1 - soc_responds))
 
 
 def test_response_effect_errors() -> None:
