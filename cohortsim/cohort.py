@@ -321,12 +321,17 @@ class LatentCohort:
         concentration = self._disease(lambda d: d.response.residual_concentration)
         partial = self._disease(lambda d: d.response.partial_residual_fraction)
         nonresponder = self._disease(lambda d: d.response.nonresponder_residual_fraction)
-        mean = np.where(self.response_class == 1, partial, nonresponder)
-        # Beta(mean·c, (1−mean)·c); a mean of exactly 1 is a point mass.
+        cls = self.response_class
+        mean = np.where(cls == 1, partial, nonresponder)
+        # Beta(mean·c, (1−mean)·c); a mean of exactly 1 is a point mass. The inverse incomplete
+        # beta function is the costly part, so it is evaluated only where a value is drawn
+        # (elementwise, so the values are the same as over the whole array).
         a = mean * concentration
         b = np.maximum((1.0 - mean) * concentration, 1e-300)
-        residual = np.where(mean >= 1.0, 1.0, special.betaincinv(a, b, u))
-        return np.where(self.response_class == 0, 0.0, residual)
+        residual = np.where(mean >= 1.0, 1.0, 0.0)
+        drawn = (cls != 0) & (mean < 1.0)
+        residual[drawn] = special.betaincinv(a[drawn], b[drawn], u[drawn])
+        return np.where(cls == 0, 0.0, residual)
 
     def biomarker_patient_effect(self, marker: str) -> np.ndarray:
         """Patient deviation of the class change of ``marker`` (``proteinuria``, ``anti_dsdna``,

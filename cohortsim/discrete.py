@@ -16,6 +16,8 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
     u, mean, size = np.broadcast_arrays(
         np.asarray(uniform, float), np.asarray(mean, float), np.asarray(size, float)
     )
+    if u.size > 64 and _constant(mean) and _constant(size):
+        return _count_quantile_by_table(u, mean.flat[0], size.flat[0])
     out = np.zeros(u.shape)
     poisson = ~np.isfinite(size)
     k = np.where(poisson, 1.0, size)
@@ -42,6 +44,42 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
         if j > 100_000:  # unreachable for SLEDAI-sized means; guards against a stuck loop
             raise FloatingPointError("count quantile did not converge")
     return flat_out.reshape(u.shape)
+
+
+def _constant(x: np.ndarray) -> bool:
+    first = x.flat[0]
+    return bool(np.isfinite(first) or np.isinf(first)) and bool(np.all(x == first))
+
+
+def _count_quantile_by_table(u: np.ndarray, mean: float, size: float) -> np.ndarray:
+    """:func:`count_quantile` when every entry has the same mean and size (a flare's SLEDAI
+    rise): the CDF is summed once, by the same recurrence in the same order (so the same
+    floating-point values), and each uniform is located in it with a binary search."""
+    if not mean > 0:
+        return np.zeros(u.shape)
+    poisson = not np.isfinite(size)
+    k = 1.0 if poisson else size
+    one = np.ones(1)  # arrays, not Python floats, so every step is the same ufunc as above
+    m, kk = mean * one, k * one
+    if poisson:
+        ratio, log_p0 = m, -m
+    else:
+        ratio, log_p0 = m / (kk + m), kk * (np.log(kk) - np.log(kk + m))
+    pmf = np.exp(log_p0)
+    cdf = pmf.copy()
+    steps = [cdf[0]]
+    top = float(u.max())
+    j = 0
+    while steps[-1] < top:
+        grow = one if poisson else (j + kk)
+        pmf = pmf * grow / (j + 1) * ratio
+        cdf = cdf + pmf
+        steps.append(cdf[0])
+        j += 1
+        if j > 100_000:  # unreachable for SLEDAI-sized means; guards against a stuck loop
+            raise FloatingPointError("count quantile did not converge")
+    # The smallest j with CDF(j) >= u, as the loop above finds it.
+    return np.searchsorted(np.asarray(steps), u, side="left").astype(float)
 
 
 def binomial_quantile(

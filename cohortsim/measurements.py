@@ -102,9 +102,10 @@ class VisitMeasurer:
         self.onset = flare_onset
         self.resolved = flare_resolved
 
-    def _arm_value(self, getter, index):  # type: ignore[no-untyped-def]
-        values = np.asarray([getter(arm.disease) for arm in self.cohort.arms], dtype=float)
-        return values[self.cohort.arm[index]]
+    def _arm_value(self, getter, arm):  # type: ignore[no-untyped-def]
+        """``getter(disease)`` of each visit's arm (``arm``: the visits' arm indices)."""
+        values = np.asarray([getter(a.disease) for a in self.cohort.arms], dtype=float)
+        return values[arm]
 
     def measure(
         self, rows: np.ndarray, patients: np.ndarray, t: np.ndarray, noise: dict[str, np.ndarray]
@@ -116,6 +117,7 @@ class VisitMeasurer:
         """
         c = self.cohort
         at = (rows, patients)
+        arm = c.arm[at]
         cls = c.response_class[at].astype(np.int64)
         progress = response_progress(t, c.time_to_response[at])
         active, rise = flare_state(t, self.onset[at], self.resolved[at], c.flare_sledai_rise[at])
@@ -125,8 +127,8 @@ class VisitMeasurer:
             c.residual_fraction[at],
             progress,
             rise,
-            self._arm_value(lambda d: d.sledai.visit_dispersion, at),
-            self._arm_value(lambda d: d.sledai.visit_distribution == "binomial", at),
+            self._arm_value(lambda d: d.sledai.visit_dispersion, arm),
+            self._arm_value(lambda d: d.sledai.visit_distribution == "binomial", arm),
         )
         out: dict[str, np.ndarray] = {"sledai": sledai, "flare_active": active}
         baselines = {
@@ -138,20 +140,20 @@ class VisitMeasurer:
             change = marker_change(
                 t,
                 progress,
-                self._arm_value(lambda d, m=marker: getattr(d, m).early_change, at),
-                self._arm_value(lambda d, m=marker: getattr(d, m).early_time_constant_months, at),
+                self._arm_value(lambda d, m=marker: getattr(d, m).early_change, arm),
+                self._arm_value(lambda d, m=marker: getattr(d, m).early_time_constant_months, arm),
                 np.asarray(
                     [getattr(arm.disease, marker).class_change for arm in c.arms], dtype=float
-                )[c.arm[at], cls],
+                )[arm, cls],
                 c.biomarker_patient_effect(marker)[at],
             )
             if marker == "proteinuria":
-                increase = self._arm_value(lambda d: d.relapse.proteinuria_log_increase, at)
+                increase = self._arm_value(lambda d: d.relapse.proteinuria_log_increase, arm)
                 change = change + np.where(active, increase, 0.0)
             value = (
                 base
                 + change
-                + self._arm_value(lambda d, m=marker: getattr(d, m).visit_sd, at) * noise[marker]
+                + self._arm_value(lambda d, m=marker: getattr(d, m).visit_sd, arm) * noise[marker]
             )
             out[marker] = np.exp(value) if marker != "treg" else np.maximum(value, 0.0)
         present = c.baseline_manifestations[at] & (t[..., None] < c.manifestation_resolution[at])

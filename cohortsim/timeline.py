@@ -79,15 +79,12 @@ class _EventRows:
             empty: Columns = {k: np.zeros(0) for k in (*keys, "value", "detail")}
             return empty
         merged = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
-        order = np.lexsort(
-            (
-                merged["sequence"],
-                merged["event"],
-                merged["true_months"],
-                merged["patient_id"],
-                merged["row"],
-            )
-        )
+        # Canonical order: replicate row, patient, true time, event type, sequence. The integer
+        # key pairs are packed into one int64 each (both parts are small and non-negative), which
+        # is the same lexicographic order with three sort passes instead of five.
+        patient = merged["row"].astype(np.int64) * (1 << 32) + merged["patient_id"]
+        kind = merged["event"].astype(np.int64) * (1 << 16) + merged["sequence"]
+        order = np.lexsort((kind, merged["true_months"], patient))
         return {k: v[order] for k, v in merged.items()}
 
 
@@ -312,7 +309,8 @@ def _visits(cohort: LatentCohort, course: Course) -> Columns:
             )
         )
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    order = np.lexsort((merged["actual_months"], merged["patient_id"], merged["row"]))
+    patient = merged["row"].astype(np.int64) * (1 << 32) + merged["patient_id"]
+    order = np.lexsort((merged["actual_months"], patient))  # replicate, patient, time
     return {key: value[order] for key, value in merged.items()}
 
 

@@ -114,3 +114,15 @@ def test_negative_binomial_visit_score_follows_the_negative_binomial() -> None:
     pmf = stats.nbinom.pmf(support, 3.0, 3.0 / (3.0 + mean))
     assert _chi_square_p(scores, pmf) > 1e-3
     assert scores.max() > BASELINE  # unlike the binomial, it is not bounded by the baseline
+
+
+@pytest.mark.parametrize("size", [0.5, 3.0, np.inf])
+@pytest.mark.parametrize("mean", [0.0, 1e-9, 2.0, 17.3])
+def test_count_quantile_table_path_equals_the_loop(mean: float, size: float) -> None:
+    """Constant parameters take a summed-once CDF table; it must give the loop's exact values
+    (the loop is forced by one entry with a different mean)."""
+    u = np.random.default_rng(20103).random(5000)
+    table = count_quantile(u, np.full(u.size, mean), np.full(u.size, size))
+    means = np.append(np.full(u.size, mean), mean + 1.0)
+    loop = count_quantile(np.append(u, 0.5), means, np.full(u.size + 1, size))[:-1]
+    assert np.array_equal(table, loop)
