@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.measure import SCENARIOS, cohortsim_command, run_process, table
+import numpy as np
+
+from benchmarks.measure import SCENARIOS, best_of, cohortsim_command, run_process, table
 
 
 def power_reference(quick: bool) -> str:
@@ -27,6 +29,54 @@ def power_reference(quick: bool) -> str:
                                                  "per core", "peak RSS", "log-rank power")))
 
 
+def power_breakdown(quick: bool) -> str:
+    """Where the in-process time of the reference design goes: 4,096 trials of 200 patients
+    (16 seeding blocks) by stage, one core, best of several runs."""
+    from cohortsim.analysis.survival import logrank_cox_blocks
+    from cohortsim.cohort import LatentCohort
+    from cohortsim.power.analyses import EndpointBlocks, _groups
+    from cohortsim.power.trials import ChunkJob, comparisons, relapse_endpoints, run_chunk
+    from cohortsim.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIOS / "reference_logrank.toml")
+    replicates = 1024 if quick else 4096
+    starts = range(0, replicates, 256)
+
+    def cohorts() -> list[LatentCohort]:
+        out = [LatentCohort(scenario, 3, np.arange(a, a + 256), n_patients=200) for a in starts]
+        for c in out:
+            c.enrol_month, c.arm, c.relapse_units, c.stratum  # noqa: B018 - draw them
+        return out
+
+    drawn = cohorts()
+    blocks = EndpointBlocks(tuple(relapse_endpoints(c) for c in drawn))
+    pair = comparisons(scenario)[0]
+
+    def inputs() -> list[tuple]:  # type: ignore[type-arg]
+        out = []
+        for b in blocks.blocks:
+            mask, group = _groups(b, pair)
+            out.append((np.where(mask, b.relapse_time, 0.0), b.relapse_observed, group, mask,
+                        None))
+        return out
+
+    batch = inputs()
+    stages = {
+        "draws (enrolment, allocation, event times)": best_of(cohorts, 5),
+        "engine + endpoints (relapse-only path)": best_of(
+            lambda: [relapse_endpoints(c) for c in drawn], 5),
+        "analysis inputs (mask, group, time)": best_of(inputs, 5),
+        "sort + log-rank": best_of(lambda: logrank_cox_blocks(batch, fit_cox=False), 5),
+        "sort + log-rank + Cox fit": best_of(lambda: logrank_cox_blocks(batch), 5),
+        "run_chunk, all of it": best_of(
+            lambda: run_chunk(ChunkJob(scenario, 3, 0, replicates, (200,))), 5),
+    }
+    rows = [(name, f"{seconds * 1e3:.1f} ms", f"{replicates / seconds:,.0f}")
+            for name, seconds in stages.items()]
+    return (f"In-process stages, reference_logrank N = 200, {replicates:,} trials, one core\n\n"
+            + table(rows, ("stage", "time", "trials/s at this stage alone")))
+
+
 def power_main_job(quick: bool) -> str:
     """The README main job (power curve over 9 sample sizes, 5 endpoints)."""
     replicates = 500 if quick else 2000
@@ -38,4 +88,8 @@ def power_main_job(quick: bool) -> str:
         rows, ("replicates", "wall time", "peak RSS"))
 
 
-POWER_BENCHMARKS = {"power_reference": power_reference, "power_main_job": power_main_job}
+POWER_BENCHMARKS = {
+    "power_reference": power_reference,
+    "power_breakdown": power_breakdown,
+    "power_main_job": power_main_job,
+}

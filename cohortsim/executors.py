@@ -8,8 +8,9 @@ must be on a filesystem every worker can see.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -37,9 +38,10 @@ def run_jobs(
     workers : int
         Worker processes (local) or workers of the local Dask cluster.
     executor : {"local", "dask"}
-        ``local``: this process (``workers == 1``) or a spawn-based process pool. ``dask``:
-        a ``dask.distributed`` cluster — the one at ``scheduler`` (e.g. ``tcp://host:8786``) or,
-        without an address, a new ``LocalCluster`` listening on loopback only.
+        ``local``: this process alone (``workers == 1``), or this process and ``workers − 1``
+        spawned worker processes. ``dask``: a ``dask.distributed`` cluster — the one at
+        ``scheduler`` (e.g. ``tcp://host:8786``) or, without an address, a new
+        ``LocalCluster`` listening on loopback only.
     """
     if executor == "local":
         yield from _run_local(function, jobs, workers)
@@ -54,12 +56,34 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
         for job in jobs:
             yield function(job)
         return
+    # This process is one of the workers: while the spawned ones start (each imports cohortsim
+    # first, about a second) and whenever it is not collecting results, it runs the earliest job
+    # no worker has taken yet (a queued future that can still be cancelled). ``workers``
+    # processes compute in all, and the parent is never left idle.
     # spawn, not fork: the parent may hold threads (pyarrow, BLAS) that fork would copy mid-state.
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")
+        max_workers=min(workers - 1, len(jobs) - 1), mp_context=get_context("spawn")
     ) as pool:
-        for future in as_completed([pool.submit(function, job) for job in jobs]):
-            yield future.result()
+        futures = [pool.submit(function, job) for job in jobs]
+        outstanding: set[Future[Any]] = set(futures)
+        unclaimed = deque(range(len(jobs)))
+        while outstanding:
+            for future in [f for f in outstanding if f.done()]:
+                outstanding.discard(future)
+                yield future.result()
+            mine = None
+            while unclaimed and mine is None:
+                index = unclaimed.popleft()
+                if futures[index].cancel():  # no worker has it: run it here
+                    mine = index
+            if mine is not None:
+                outstanding.discard(futures[mine])
+                yield function(jobs[mine])
+            elif outstanding:
+                finished, _ = wait(outstanding, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outstanding.discard(future)
+                    yield future.result()
 
 
 def _run_dask(

@@ -8,9 +8,10 @@ of them is removed.
 
 The single-trial functions build that summary in a readable way (``np.unique`` and
 ``searchsorted`` on one trial); the batch functions build it for a whole
-``(replicates, patients)`` matrix from one ``argsort`` along rows plus cumulative sums. The two
+``(replicates, patients)`` matrix from one sort along rows plus cumulative sums (a batch may be
+given in blocks of rows, :func:`logrank_cox_blocks`, with identical results). The two
 constructions are independent and are tested against each other and against lifelines and
-statsmodels.
+statsmodels. The batched Cox fit is held to the original Newton-Raphson (kept in the tests).
 
 Conventions: ``group`` is 1 for the treatment arm and 0 for control; ``event`` is 1 for an
 observed event and 0 for censoring; time units are whatever the caller uses (e.g. months) and
@@ -23,7 +24,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
 
 from ._common import (
     as_1d,
@@ -39,7 +39,14 @@ from ._common import (
 )
 from .results import CoxBatchResult, CoxResult, LogrankBatchResult, LogrankResult
 
-__all__ = ["cox_ph", "cox_ph_batch", "logrank", "logrank_batch", "logrank_cox_batch"]
+__all__ = [
+    "cox_ph",
+    "cox_ph_batch",
+    "logrank",
+    "logrank_batch",
+    "logrank_cox_batch",
+    "logrank_cox_blocks",
+]
 
 _TIES = ("breslow", "efron")
 # Newton-Raphson is stopped (and marked unconverged) once |log HR| exceeds this: an HR of
@@ -230,7 +237,7 @@ def cox_ph(
     """Cox proportional-hazards model with a single binary treatment covariate.
 
     Fitted by Newton-Raphson (with step halving) on the log partial likelihood, starting
-    from a log hazard ratio of 0.
+    from the Peto estimate of the log hazard ratio (0 if it is not finite).
 
     Parameters
     ----------
@@ -260,8 +267,10 @@ def cox_ph(
     if ties not in _TIES:
         raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
     risk_sets, n_trt, n_ctl, n_strata = _single_trial_risk_sets(time, event, group, strata)
-    o1 = np.array([risk_sets.d1.sum()])
-    fit = _fit_binary_cox(o1, _cox_terms(risk_sets, ties), max_iter, tol)
+    o1, e1, v, _ = _logrank_sums(risk_sets, 1)
+    fit = _fit_binary_cox(
+        o1, _pad_terms(_cox_terms(risk_sets, ties), 1), max_iter, tol, _peto(o1, e1, v)
+    )
     out = _wald(fit.beta, fit.se, alternative, confidence)
     return CoxResult(
         **{k: float(val[0]) for k, val in out.items()},
@@ -287,6 +296,12 @@ def _logrank_sums(rs: _RiskSets, rows: int) -> tuple[np.ndarray, ...]:
     e1 = rs.per_row(d * p1, rows)
     v = rs.per_row(d * p1 * (1.0 - p1) * (n - d) / np.maximum(n - 1.0, 1.0), rows)
     return rs.per_row(rs.d1, rows), e1, v, rs.per_row(d, rows)
+
+
+def _peto(o1: np.ndarray, e1: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The Peto log hazard ratio (O1 - E1) / V, NaN where V = 0 (a start for the Cox fit)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, (o1 - e1) / v, np.nan)
 
 
 def _logrank_finish(
@@ -327,88 +342,230 @@ class _CoxFit(NamedTuple):
     iterations: np.ndarray
 
 
-def _safe_log(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), -np.inf)
+class _Padded(NamedTuple):
+    """Terms of the log partial likelihood, one replicate per row, ``(replicates, width)``.
+
+    A replicate with fewer terms than ``width`` is padded with terms that contribute nothing:
+    ``a = 1``, ``b = 0`` (the treatment share of the risk set is then 0, so the score and
+    information terms are 0) and ``w = 0`` (so the log-likelihood term is 0). Row-wise sums over
+    a contiguous 2-D array are several times cheaper than ``np.bincount`` over flat terms.
+    """
+
+    a: np.ndarray  # (Efron-weighted) control patients at risk
+    b: np.ndarray  # (Efron-weighted) treatment patients at risk
+    ratio: np.ndarray  # a / b (inf where b = 0)
+    w: np.ndarray | None  # weight, 0 on padding; None: every weight 1 and no padding
+    unit: bool  # every real weight is 1 (Breslow without ties): the weights can be skipped
+
+    @staticmethod
+    def of(a: np.ndarray, b: np.ndarray, w: np.ndarray | None, unit: bool) -> _Padded:
+        with np.errstate(divide="ignore"):
+            return _Padded(a, b, a / b, w, unit)
+
+    def rows(self, index: np.ndarray) -> _Padded:
+        w = None if self.w is None else self.w[index]
+        return _Padded(self.a[index], self.b[index], self.ratio[index], w, self.unit)
 
 
-def _fit_binary_cox(o1: np.ndarray, terms: _Terms, max_iter: int, tol: float) -> _CoxFit:
+def _padded(
+    rows: int,
+    row: np.ndarray,
+    w: np.ndarray | None,
+    a: np.ndarray,
+    b: np.ndarray,
+    counts: np.ndarray | None = None,
+) -> _Padded:
+    """Lay flat terms, ``row`` non-decreasing, out as a :class:`_Padded` of ``rows`` rows.
+
+    ``w=None`` means every weight is 1; ``counts``, the terms per row, if already known.
+    """
+    if counts is None:
+        counts = np.bincount(row, minlength=rows)
+    width = int(counts.max()) if counts.size else 0
+    unit = w is None or bool(np.all(w == 1.0))
+    if unit and counts.size and bool(np.all(counts == width)):
+        # The same number of terms in every replicate: no padding, just a reshape.
+        return _Padded.of(a.reshape(rows, width), b.reshape(rows, width), None, True)
+    # Flat position of each term in the (rows, width) array: its index among all terms moved
+    # from the start of its row's run of terms to the start of its row.
+    shift = np.arange(rows) * width - (np.cumsum(counts) - counts)
+    at = np.arange(row.size) + np.repeat(shift, counts)
+    pa, pb, pw = np.ones((rows, width)), np.zeros((rows, width)), np.zeros((rows, width))
+    pa.ravel()[at] = a
+    pb.ravel()[at] = b
+    pw.ravel()[at] = 1.0 if w is None else w
+    return _Padded.of(pa, pb, pw, unit)
+
+
+def _pad_terms(terms: _Terms, rows: int) -> _Padded:
+    """The flat terms (any order of replicates, e.g. stratum by stratum) as a :class:`_Padded`;
+    within a replicate the terms keep their order."""
+    row, w, a, b = terms
+    if row.size > 1 and np.any(row[1:] < row[:-1]):
+        order = np.argsort(row, kind="stable")
+        row, w, a, b = row[order], w[order], a[order], b[order]
+    return _padded(rows, row, w, a, b)
+
+
+def _untied_terms(rows: _SortedRows) -> tuple[np.ndarray, ...]:
+    """The Cox terms of sorted rows without ties, flat: ``(row, n0, n1, per_row)``.
+
+    Each event is its own risk set (Breslow and Efron agree): the j-th sorted patient has
+    ``n - j`` patients at risk, of whom ``trt_at_risk`` treated. The same terms as
+    ``_cox_terms(_risk_sets(rows), ties)``, without the detour.
+    """
+    replicates, cols = rows.code.shape
+    ev = (rows.code & 1).view(bool)
+    per_row = np.count_nonzero(ev, axis=1)
+    flat = np.flatnonzero(ev)  # events row by row, in time order within a row
+    r = np.repeat(np.arange(replicates), per_row)
+    n1 = rows.trt_at_risk().ravel()[flat]
+    n0 = (rows.n[r, 0] - (flat - r * cols)) - n1
+    return r, n0.astype(float), n1.astype(float), per_row
+
+
+# Newton iterates are kept within +/- this log hazard ratio so that exp(-|beta|) stays a normal
+# double: the scaled risk-set sums below can then never underflow to 0. Such a beta is far
+# past _DIVERGED, where a replicate stops anyway.
+_BETA_LIMIT = 700.0
+
+
+def _scales(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(c0, c1)`` with ``c1 / c0 = exp(beta)`` and neither above 1: ``a c0 + b c1`` is
+    ``a + b exp(beta)`` scaled by ``exp(-max(beta, 0))``, without overflow for any beta."""
+    return np.exp(-np.maximum(beta, 0.0))[:, None], np.exp(np.minimum(beta, 0.0))[:, None]
+
+
+def _score_info(t: _Padded, o1: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score and observed information at ``beta``, one per row of ``t``.
+
+    With a binary covariate each term needs only ``exp(beta)`` of its replicate: the treatment
+    share of the risk set is ``p = b e^beta / (a + b e^beta) = 1 / (1 + (a / b) e^-beta)``
+    (0 where ``b = 0``: ``a / b`` is inf). The information ``sum w p (1 - p)`` is taken as
+    ``sum w p - sum w p^2``, with the same rounding error as forming each ``1 - p``.
+    """
+    x = np.multiply(t.ratio, np.exp(-beta)[:, None])
+    x += 1.0
+    p = np.divide(1.0, x, out=x)  # treatment share of the risk set
+    wp = p if t.unit else p * t.w
+    sum_wp = wp.sum(axis=1)
+    return o1 - sum_wp, sum_wp - np.einsum("ij,ij->i", wp, p)
+
+
+def _loglik(t: _Padded, o1: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Log partial likelihood ``beta O1 - sum(w log(a + b e^beta))``, one per row of ``t``."""
+    c0, c1 = _scales(beta)
+    den = np.multiply(t.a, c0)
+    den += np.multiply(t.b, c1)
+    log_den = np.log(den, out=den)
+    # log(a + b e^beta) = log(a c0 + b c1) + max(beta, 0); padding has w = 0.
+    if t.w is None:
+        total = log_den.sum(axis=1) + np.maximum(beta, 0.0) * log_den.shape[1]
+    else:
+        total = np.einsum("ij,ij->i", t.w, log_den) + np.maximum(beta, 0.0) * t.w.sum(axis=1)
+    return beta * o1 - total
+
+
+def _newton_start(start: np.ndarray | None, rows: int) -> np.ndarray:
+    """Where Newton-Raphson starts: the Peto estimate (O1 - E1) / V when given and finite
+    (without ties it is exactly one Newton step from 0), else 0."""
+    if start is None:
+        return np.zeros(rows)
+    start = np.asarray(start, dtype=float)
+    return np.where(np.isfinite(start) & (np.abs(start) < _DIVERGED), start, 0.0)
+
+
+def _fit_binary_cox(
+    o1: np.ndarray,
+    terms: _Padded,
+    max_iter: int,
+    tol: float,
+    start: np.ndarray | None = None,
+) -> _CoxFit:
     """Newton-Raphson for the log partial likelihood, vectorised over replicates.
 
     The log-likelihood is concave in beta, so Newton with step halving increases it
-    monotonically; a replicate stops when its step falls below ``tol`` or it diverges.
-    Per-replicate sums over the flattened terms are ``np.bincount`` calls.
+    monotonically; a replicate stops when its step falls below ``tol`` or it diverges
+    (``|beta|`` reaches ``_DIVERGED``). Starting at the Peto estimate saves the first step.
 
-    A replicate that has stopped is a fixed point (step 0, same log-likelihood), so once a
-    good share of replicates have stopped the terms are cut down to the active ones. A
-    replicate's sums are then taken over the same terms in the same order, so every number
-    is the same as without the cut, only cheaper.
+    The log-likelihood is only needed to decide on step halving, and only after a step that
+    overshoots the maximum: if the score at the new beta still has the sign of the step, the
+    score (the slope, which only decreases) kept that sign along the whole step, so the
+    log-likelihood rose and the step stands, as a comparison of the two log-likelihoods would
+    find. Only overshooting replicates have theirs computed, compared and, if worse, halved
+    exactly as a full comparison would. The score and information at the new beta are those of
+    the next iteration, so each iteration costs one evaluation of them, and none for a
+    replicate whose step was too small to change beta at all (it stops there: such a step is
+    far below ``tol``). Once a good share of replicates need no evaluation the terms are cut
+    down to the others.
     """
     rows = o1.shape[0]
-    log_a, log_b = _safe_log(terms.a), _safe_log(terms.b)  # a + b >= 1 for every term
-    log_ratio = log_b - log_a  # +/-inf when one arm's risk set is empty: p = 1 or 0 below
-    # Without ties (Breslow) every weight is 1; w * x is then x exactly, so skip it.
-    unit = bool(np.all(terms.w == 1.0))
-
-    class Part(NamedTuple):
-        row: np.ndarray
-        w: np.ndarray
-        log_a: np.ndarray
-        log_b: np.ndarray
-        log_ratio: np.ndarray
-
-    part = Part(terms.row, terms.w, log_a, log_b, log_ratio)
-
-    def per_row(t: Part, x: np.ndarray) -> np.ndarray:
-        return np.bincount(t.row, weights=x, minlength=rows)
-
-    def loglik(t: Part, beta: np.ndarray) -> np.ndarray:
-        term = np.logaddexp(t.log_a, t.log_b + beta[t.row])
-        return beta * o1 - per_row(t, term if unit else t.w * term)
-
-    def score_info(t: Part, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = special.expit(t.log_ratio + beta[t.row])  # treatment share of the risk set
-        wp = p if unit else t.w * p
-        return o1 - per_row(t, wp), per_row(t, wp * (1.0 - p))
-
-    beta = np.zeros(rows)
-    ll = loglik(part, beta)
+    beta = _newton_start(start, rows)
+    score, info = _score_info(terms, o1, beta)
     active = np.ones(rows, dtype=bool)
-    in_part = active.copy()  # replicates whose terms are all in ``part``
     converged = np.zeros(rows, dtype=bool)
     iterations = np.zeros(rows, dtype=np.int64)
+    part_rows = np.arange(rows)  # replicates whose terms are in ``part`` (ascending)
+    part, part_o1 = terms, o1
     for _ in range(max_iter):
-        if active.sum() < 0.75 * in_part.sum():
-            keep = active[part.row]
-            part = Part(*(x[keep] for x in part))
-            in_part = active.copy()
-        score, info = score_info(part, beta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(active & (info > 0), score / info, 0.0)
-        new_beta = beta + step
-        # Replicates outside ``part`` have stopped: beta and the log-likelihood stay put.
-        new_ll = np.where(in_part, loglik(part, new_beta), ll)
-        for _ in range(60):
-            worse = new_ll < ll - 1e-12 * (1.0 + np.abs(ll))
-            if not worse.any():
-                break
-            step = np.where(worse, step / 2.0, step)
-            new_beta = beta + step
-            new_ll = np.where(worse, loglik(part, new_beta), new_ll)
-        beta, ll = new_beta, new_ll
-        iterations += active
-        done = active & (np.abs(step) < tol)
-        converged |= done
-        active &= ~done & (np.abs(beta) < _DIVERGED)
-        if not active.any():
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
             break
-    _, info = score_info(Part(terms.row, terms.w, log_a, log_b, log_ratio), beta)
+        old = beta[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(info[idx] > 0, score[idx] / info[idx], 0.0)
+        new = old + step
+        outside = np.abs(new) > _BETA_LIMIT
+        if outside.any():
+            new = np.clip(new, -_BETA_LIMIT, _BETA_LIMIT)
+            step = np.where(outside, new - old, step)
+        moving = new != old
+        if moving.any():
+            mv = idx[moving]
+            if mv.size < 0.75 * part_rows.size:
+                keep = np.isin(part_rows, mv, assume_unique=True)
+                part_rows, part, part_o1 = part_rows[keep], part.rows(keep), part_o1[keep]
+            at = np.searchsorted(part_rows, mv)  # where the moving replicates are in ``part``
+            b_part = beta[part_rows]
+            mv_old, mv_new, mv_step = old[moving], new[moving], step[moving]
+            b_part[at] = mv_new
+            s_part, i_part = _score_info(part, part_o1, b_part)
+            mv_score, mv_info = s_part[at], i_part[at]
+            overshot = np.flatnonzero(mv_score * mv_step < 0)
+            if overshot.size:
+                sub, sub_o1 = part.rows(at[overshot]), part_o1[at[overshot]]
+                sub_old, sub_step, sub_new = mv_old[overshot], mv_step[overshot], mv_new[overshot]
+                ll = _loglik(sub, sub_o1, sub_old)
+                new_ll = _loglik(sub, sub_o1, sub_new)
+                halved = np.zeros(overshot.size, dtype=bool)
+                for _ in range(60):
+                    worse = new_ll < ll - 1e-12 * (1.0 + np.abs(ll))
+                    if not worse.any():
+                        break
+                    halved |= worse
+                    sub_step = np.where(worse, sub_step / 2.0, sub_step)
+                    sub_new = sub_old + sub_step
+                    new_ll = np.where(worse, _loglik(sub, sub_o1, sub_new), new_ll)
+                if halved.any():
+                    mv_step[overshot], mv_new[overshot] = sub_step, sub_new
+                    redo = overshot[halved]
+                    mv_score[redo], mv_info[redo] = _score_info(
+                        sub.rows(halved), sub_o1[halved], sub_new[halved]
+                    )
+            beta[mv], score[mv], info[mv] = mv_new, mv_score, mv_info
+            step[moving] = mv_step
+        iterations[idx] += 1
+        done = np.abs(step) < tol
+        converged[idx[done]] = True
+        active[idx] = ~done & (np.abs(beta[idx]) < _DIVERGED)
+    # ``info`` is the information at each replicate's final beta.
     with np.errstate(divide="ignore"):
         se = np.where(info > 0, 1.0 / np.sqrt(np.where(info > 0, info, 1.0)), np.nan)
     estimable = info > 0
     return _CoxFit(
         beta=np.where(estimable, beta, np.nan),
         se=se,
-        loglik=ll,
+        loglik=_loglik(terms, o1, beta),
         converged=converged & estimable,
         iterations=iterations,
     )
@@ -444,34 +601,89 @@ def _batch_inputs(
     return t, e, g, m, s
 
 
-class _SortedRows(NamedTuple):
-    """Each row sorted by time, excluded patients last (at +inf)."""
+class _SortedRows:
+    """Each row sorted by time, excluded patients last (at +inf).
 
-    time: np.ndarray  # (replicates, patients), float
-    code: np.ndarray  # int8: bit 0 = event, bit 1 = treatment arm (0 for excluded patients)
-    n: np.ndarray  # (replicates, 1): patients included
-    n1: np.ndarray  # (replicates, 1): treatment-arm patients included
-    tied: bool  # any two included patients of a row share a time
+    Attributes
+    ----------
+    time : (replicates, patients) float
+    code : (replicates, patients) int8
+        Bit 0 = event, bit 1 = treatment arm (0 for excluded patients).
+    n, n1 : (replicates, 1) int
+        Patients, and treatment-arm patients, included.
+    tied : bool
+        Any two included patients of a row share a time.
+    """
+
+    __slots__ = ("_trt_at_risk", "code", "n", "n1", "tied", "time")
+
+    def __init__(
+        self, time: np.ndarray, code: np.ndarray, n: np.ndarray, n1: np.ndarray, tied: bool
+    ) -> None:
+        self.time, self.code, self.n, self.n1, self.tied = time, code, n, n1, tied
+        self._trt_at_risk: np.ndarray | None = None
+
+    def trt_at_risk(self) -> np.ndarray:
+        """(replicates, patients) int32: treatment-arm patients not yet passed at each sorted
+        position (at risk there, without ties). Computed once for the log-rank and the Cox fit;
+        read-only."""
+        if self._trt_at_risk is None:
+            trt = self.code >> 1
+            before = np.cumsum(trt, axis=1, dtype=np.int32)
+            before -= trt
+            self._trt_at_risk = np.subtract(self.n1, before, out=before)
+            self._trt_at_risk.flags.writeable = False
+        return self._trt_at_risk
+
+
+_ONE = np.uint64(1)
 
 
 def _sort_rows(
     time: np.ndarray, event: np.ndarray, group: np.ndarray, mask: np.ndarray
 ) -> _SortedRows:
+    """Sort each row by time, carrying the event and arm flags along.
+
+    Times are >= 0 (or +inf for excluded patients), so their bit patterns, read as unsigned
+    integers, sort as the times do, and shifted left by one they leave the lowest bit free for
+    a flag. Sorting such keys is several times cheaper than an argsort and a gather. With no
+    two included times of a row equal, one sort carrying the event flag and one carrying the
+    arm give the same order, so together they give each position's code; with ties the two
+    orders within a tied group may differ, and the rows are gathered by an argsort instead.
+    (The shift drops the sign bit: -0.0 sorts, and reads back, as +0.0, which compares equal.)
+    """
     everyone = bool(mask.all())
     t = time if everyone else np.where(mask, time, np.inf)
-    # One int8 code carries both flags through a single gather.
-    code = (event & mask).view(np.int8) | ((group & mask).view(np.int8) << 1)
-    code = np.take_along_axis(code, np.argsort(t, axis=1), axis=1)
-    t_sorted = np.sort(t, axis=1)  # same values as gathering by the argsort, and faster
+    if not everyone:
+        event = event & mask
+        group = group & mask
+    bits = np.ascontiguousarray(t).view(np.uint64) << _ONE
+    with_event = bits | event.astype(np.uint64)
+    with_event.sort(axis=1)
+    t_sorted = (with_event >> _ONE).view(np.float64)
     same_as_next = t_sorted[:, 1:] == t_sorted[:, :-1]
     if not everyone:
         same_as_next &= np.isfinite(t_sorted[:, 1:])  # the +inf block is excluded patients
+    tied = bool(same_as_next.any())
+    if tied:
+        # One int8 code carries both flags through a single gather.
+        code = event.view(np.int8) | (group.view(np.int8) << 1)
+        code = np.take_along_axis(code, np.argsort(t, axis=1), axis=1)
+    else:
+        bits |= group.astype(np.uint64)
+        bits.sort(axis=1)
+        # The flag is the lowest bit of each key, i.e. of its first byte (little-endian) or
+        # last (big-endian).
+        low = 0 if np.little_endian else 7
+        code = with_event.view(np.uint8)[:, low::8] & np.uint8(1)
+        code |= (bits.view(np.uint8)[:, low::8] & np.uint8(1)) << np.uint8(1)
+        code = code.view(np.int8)
+    if everyone:
+        n = np.full((t.shape[0], 1), t.shape[1], dtype=np.intp)
+    else:
+        n = np.count_nonzero(mask, axis=1)[:, None]
     return _SortedRows(
-        time=t_sorted,
-        code=code,
-        n=np.count_nonzero(mask, axis=1)[:, None],
-        n1=np.count_nonzero(group & mask, axis=1)[:, None],
-        tied=bool(same_as_next.any()),
+        time=t_sorted, code=code, n=n, n1=np.count_nonzero(group, axis=1)[:, None], tied=tied
     )
 
 
@@ -483,11 +695,8 @@ def _logrank_sums_untied(rows: _SortedRows) -> tuple[np.ndarray, ...]:
     events; written to keep to one float temporary of the batch's size.
     """
     cols = rows.code.shape[1]
-    trt = rows.code >> 1
     ev = rows.code & 1
-    trt_before = np.cumsum(trt, axis=1, dtype=np.int32)
-    trt_before -= trt
-    trt_at_risk = np.subtract(rows.n1, trt_before, out=trt_before)
+    trt_at_risk = rows.trt_at_risk()
     same_n = rows.n.size > 0 and bool(np.all(rows.n == rows.n[0]))
     n = rows.n[:1] if same_n else rows.n  # one row of 1/(n - j) serves all rows if n is equal
     # Past the included block nobody is at risk; the clamp only avoids dividing by zero there.
@@ -558,10 +767,69 @@ def _risk_sets(rows: _SortedRows) -> _RiskSets:
     return _RiskSets(*(a[keep] for a in rs))
 
 
-def _batch_strata(mask: np.ndarray, strata: np.ndarray | None) -> list[np.ndarray]:
-    if strata is None:
-        return [mask]
-    return [mask & (strata == s) for s in np.unique(strata[mask])]
+class _SortedBatch:
+    """A batch sorted row by row, stratum by stratum, held in consecutive blocks of rows.
+
+    ``blocks[b][s]`` is stratum ``s`` (in the order of the batch's stratum labels) of block
+    ``b``. Whether a stratum takes the untied or the tied path is decided once for the whole
+    batch (a tie in any block makes it tied) and written into every block; everything else is
+    computed row by row, so a batch held in blocks gives exactly the numbers of the same batch
+    in one piece — without ever building the whole batch's arrays.
+    """
+
+    def __init__(
+        self, blocks: list[list[_SortedRows]], n_treatment: np.ndarray, n_control: np.ndarray
+    ) -> None:
+        self.blocks = blocks
+        self.n_strata = len(blocks[0]) if blocks else 0
+        self.n_treatment, self.n_control = n_treatment, n_control
+        self.rows = n_treatment.shape[0]
+        for s in range(self.n_strata):
+            tied = any(block[s].tied for block in blocks)
+            for block in blocks:
+                block[s].tied = tied
+
+    def stratum(self, s: int) -> list[_SortedRows]:
+        """Stratum ``s`` of every block, in row order."""
+        return [block[s] for block in self.blocks]
+
+    def tied(self, s: int) -> bool:
+        return self.blocks[0][s].tied
+
+    def risk_sets(self, s: int) -> _RiskSets:
+        """Risk sets of stratum ``s`` over the whole batch (rows numbered across blocks)."""
+        parts, offset = [], 0
+        for rows in self.stratum(s):
+            rs = _risk_sets(rows)
+            parts.append(rs._replace(row=rs.row + offset))
+            offset += rows.code.shape[0]
+        return _RiskSets.concat([_NO_EVENTS, *parts])
+
+
+Batch = tuple[object, object, object, object, object]
+"""One block of a batch: ``(time, event, group, mask, strata)`` as :func:`logrank_batch` takes
+them (``mask`` and ``strata`` may be None)."""
+
+
+def _sort_batch(blocks: list[Batch]) -> _SortedBatch:
+    """Check and sort every block of a batch, each stratum on its own.
+
+    The strata are the labels present among included patients anywhere in the batch.
+    """
+    checked = [_batch_inputs(*block) for block in blocks]
+    if any(s is not None for *_, s in checked):
+        labels = np.unique(np.concatenate([np.unique(s[m]) for _, _, _, m, s in checked]))
+        masks = [[m & (s == label) for label in labels] for _, _, _, m, s in checked]
+    else:
+        masks = [[m] for _, _, _, m, _ in checked]
+    return _SortedBatch(
+        [
+            [_sort_rows(t, e, g, stratum_mask) for stratum_mask in block_masks]
+            for (t, e, g, _, _), block_masks in zip(checked, masks, strict=True)
+        ],
+        np.concatenate([np.count_nonzero(g & m, axis=1) for _, _, g, m, _ in checked]),
+        np.concatenate([np.count_nonzero(~g & m, axis=1) for _, _, g, m, _ in checked]),
+    )
 
 
 def logrank_batch(
@@ -599,38 +867,27 @@ def logrank_batch(
         One entry per replicate; identical to :func:`logrank` applied row by row.
     """
     check_alternative(alternative)
-    t, e, g, m, s = _batch_inputs(time, event, group, mask, strata)
-    return _logrank_batch_sorted(t, g, m, _sorted_strata(t, e, g, m, s), alternative, confidence)
-
-
-def _sorted_strata(
-    t: np.ndarray, e: np.ndarray, g: np.ndarray, m: np.ndarray, s: np.ndarray | None
-) -> list[_SortedRows]:
-    """Every stratum of the batch sorted (shared by the log-rank and the Cox fit)."""
-    return [_sort_rows(t, e, g, stratum_mask) for stratum_mask in _batch_strata(m, s)]
+    batch = _sort_batch([(time, event, group, mask, strata)])
+    return _logrank_batch_sorted(batch, alternative, confidence)
 
 
 def _logrank_batch_sorted(
-    t: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    strata_rows: list[_SortedRows],
-    alternative: str,
-    confidence: float,
+    batch: _SortedBatch, alternative: str, confidence: float
 ) -> LogrankBatchResult:
-    totals = np.zeros((4, t.shape[0]))  # O1, E1, V, events: summed over strata
-    for rows in strata_rows:
-        if rows.tied:
-            totals += np.stack(_logrank_sums(_risk_sets(rows), t.shape[0]))
+    totals = np.zeros((4, batch.rows))  # O1, E1, V, events: summed over strata
+    for s in range(batch.n_strata):
+        if batch.tied(s):
+            totals += np.stack(_logrank_sums(batch.risk_sets(s), batch.rows))
         else:
-            totals += np.stack(_logrank_sums_untied(rows))
+            parts = [_logrank_sums_untied(rows) for rows in batch.stratum(s)]
+            totals += np.stack([np.concatenate(x) for x in zip(*parts, strict=True)])
     o1, e1, v, d = totals
     out = _logrank_finish(o1, e1, v, d, alternative, confidence)
     return LogrankBatchResult(
         **out,
         n_events=d.astype(np.int64),
-        n_treatment=np.count_nonzero(g & m, axis=1),
-        n_control=np.count_nonzero(~g & m, axis=1),
+        n_treatment=batch.n_treatment,
+        n_control=batch.n_control,
         alternative=alternative,
         confidence=confidence,
     )
@@ -651,8 +908,9 @@ def cox_ph_batch(
     """Cox model with a binary treatment covariate for every replicate of a batch.
 
     Newton-Raphson runs simultaneously for all replicates (a replicate stops updating once
-    its step is below ``tol``). Arguments are as for :func:`logrank_batch` and
-    :func:`cox_ph`; ``alternative`` refers to the log hazard ratio (treatment / control).
+    its step is below ``tol``), starting from the Peto estimate of the log-rank test. Arguments
+    are as for :func:`logrank_batch` and :func:`cox_ph`; ``alternative`` refers to the log
+    hazard ratio (treatment / control).
 
     Returns
     -------
@@ -660,32 +918,42 @@ def cox_ph_batch(
         One entry per replicate; identical to :func:`cox_ph` applied row by row (to the
         convergence tolerance).
     """
-    check_alternative(alternative)
-    if ties not in _TIES:
-        raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
-    t, e, g, m, s = _batch_inputs(time, event, group, mask, strata)
-    return _cox_batch_sorted(
-        t.shape[0], _sorted_strata(t, e, g, m, s), ties, alternative, confidence, max_iter, tol
-    )
+    return logrank_cox_batch(
+        time, event, group, mask, strata, alternative, confidence, ties, max_iter, tol
+    )[1]
 
 
 def _cox_batch_sorted(
-    rows: int,
-    strata_rows: list[_SortedRows],
+    batch: _SortedBatch,
     ties: str,
     alternative: str,
     confidence: float,
     max_iter: int,
     tol: float,
+    logrank: LogrankBatchResult,
 ) -> CoxBatchResult:
-    risk_sets = _RiskSets.concat([_NO_EVENTS, *(_risk_sets(sr) for sr in strata_rows)])
-    o1 = risk_sets.per_row(risk_sets.d1, rows)
-    n_events = risk_sets.per_row(risk_sets.d, rows)
-    fit = _fit_binary_cox(o1, _cox_terms(risk_sets, ties), max_iter, tol)
+    """The Cox fit of a sorted batch; ``logrank``, the same batch's log-rank result, supplies
+    O1, the events and the Peto start."""
+    if batch.n_strata == 1 and not batch.tied(0):
+        parts, offset = [], 0
+        for rows in batch.stratum(0):
+            r, n0, n1, per_row = _untied_terms(rows)
+            parts.append((r + offset, n0, n1, per_row))
+            offset += rows.code.shape[0]
+        r, n0, n1, per_row = (np.concatenate(x) for x in zip(*parts, strict=True))
+        terms = _padded(batch.rows, r, None, n0, n1, per_row)
+    else:
+        risk_sets = _RiskSets.concat(
+            [_NO_EVENTS, *(batch.risk_sets(s) for s in range(batch.n_strata))]
+        )
+        terms = _pad_terms(_cox_terms(risk_sets, ties), batch.rows)
+    # Whole numbers of events, hence the same floats however they were summed.
+    o1 = np.asarray(logrank.observed_treatment, dtype=float)
+    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate)
     return CoxBatchResult(
         **_wald(fit.beta, fit.se, alternative, confidence),
         loglik=fit.loglik,
-        n_events=n_events.astype(np.int64),
+        n_events=np.asarray(logrank.n_events),
         converged=fit.converged,
         iterations=fit.iterations,
         ties=ties,
@@ -708,12 +976,47 @@ def logrank_cox_batch(
 ) -> tuple[LogrankBatchResult, CoxBatchResult]:
     """:func:`logrank_batch` and :func:`cox_ph_batch` of the same batch, with the inputs
     checked and each row sorted once for both (identical results to the two calls)."""
+    lr, cox = logrank_cox_blocks(
+        [(time, event, group, mask, strata)], alternative, confidence, ties, max_iter, tol
+    )
+    assert cox is not None
+    return lr, cox
+
+
+def logrank_cox_blocks(
+    blocks: list[Batch],
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+    ties: str = "breslow",
+    max_iter: int = 50,
+    tol: float = 1e-10,
+    fit_cox: bool = True,
+) -> tuple[LogrankBatchResult, CoxBatchResult | None]:
+    """:func:`logrank_cox_batch` of a batch given as consecutive blocks of replicates.
+
+    Parameters
+    ----------
+    blocks : list of (time, event, group, mask, strata)
+        The batch's rows, block by block, each as :func:`logrank_batch` takes them (``mask``
+        and ``strata`` may be None, ``strata`` for every block or none).
+    alternative, confidence, ties, max_iter, tol
+        As for :func:`logrank_cox_batch`.
+    fit_cox : bool
+        False skips the Cox fit (returned as None).
+
+    Returns
+    -------
+    (LogrankBatchResult, CoxBatchResult or None)
+        Exactly the results of :func:`logrank_cox_batch` on the blocks stacked: the batch-level
+        choice of the untied or tied path is made over all blocks, and everything else is
+        computed row by row. Small blocks keep the arrays in cache and spare the caller the
+        stacking.
+    """
     check_alternative(alternative)
     if ties not in _TIES:
         raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
-    t, e, g, m, s = _batch_inputs(time, event, group, mask, strata)
-    sorted_rows = _sorted_strata(t, e, g, m, s)
-    return (
-        _logrank_batch_sorted(t, g, m, sorted_rows, alternative, confidence),
-        _cox_batch_sorted(t.shape[0], sorted_rows, ties, alternative, confidence, max_iter, tol),
-    )
+    batch = _sort_batch(blocks)
+    lr = _logrank_batch_sorted(batch, alternative, confidence)
+    if not fit_cox:
+        return lr, None
+    return lr, _cox_batch_sorted(batch, ties, alternative, confidence, max_iter, tol, lr)

@@ -43,11 +43,14 @@ def next_onset_exponential(
     """:func:`next_onset` for exponential hazards given per patient, with the very same
     floating-point operations as the single-period :class:`PiecewiseConstantHazard` path
     (``0 + (h − 0)/λ`` is ``h/λ`` exactly), so results are identical to the last bit.
-    ``frailty=None`` means a multiplier of 1 for everyone (``h / 1`` is ``h`` exactly)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    ``frailty=None`` means a multiplier of 1 for everyone (``h / 1`` is ``h`` exactly).
+    A rate so small that ``h / λ`` overflows gives ``inf``: never, as it should."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scaled = unit_exponential if frailty is None else unit_exponential / frailty
         if clock == "gap":
-            gap = np.where(rate_per_month > 0, scaled / rate_per_month, np.inf)
+            gap = scaled / rate_per_month
+            if not np.all(rate_per_month > 0):  # rate 0: never (x / 0 may be NaN)
+                gap = np.where(rate_per_month > 0, gap, np.inf)
             return previous_resolution + gap
         total = rate_per_month * previous_resolution + scaled
         return np.where(rate_per_month > 0, total / rate_per_month, np.inf)
@@ -77,6 +80,23 @@ def own_end(
     return end, reason
 
 
+def own_end_month(
+    dropout: np.ndarray,
+    death: np.ndarray,
+    max_follow_up: float,
+    months_left_in_study: np.ndarray,
+) -> np.ndarray:
+    """The end of follow-up of :func:`own_end` without its reason: the same comparisons in the
+    same order, so the same floats. A 0-d ``+inf`` candidate is skipped: ``inf < end`` is never
+    true, so it could not change ``end``."""
+    end = np.asarray(dropout, dtype=float)
+    for candidate in (death, np.float64(max_follow_up), months_left_in_study):
+        if np.ndim(candidate) == 0 and candidate == np.inf:
+            continue
+        end = np.where(candidate < end, candidate, end)
+    return end
+
+
 def follow_up_at_cut(
     own_end_month: np.ndarray,
     own_reason: np.ndarray,
@@ -93,10 +113,28 @@ def follow_up_at_cut(
     """
     from cohortsim.course import END_CUTOFF
 
-    to_cut = cutoff_month - enrol_month
-    counted = np.where(enrol_month + first_event_month <= cutoff_month, first_event_month, -np.inf)
-    to_cut = np.maximum(to_cut, counted)
-    is_cut = administrative & (to_cut < own_end_month)
-    follow_up = np.where(is_cut, to_cut, own_end_month)
+    follow_up, is_cut = cut_follow_up(
+        own_end_month, enrol_month, cutoff_month, administrative, first_event_month
+    )
     reason = np.where(is_cut, END_CUTOFF, own_reason).astype(np.int8)
     return follow_up, reason
+
+
+def cut_follow_up(
+    own_end_month: np.ndarray,
+    enrol_month: np.ndarray,
+    cutoff_month: np.ndarray,
+    administrative: np.ndarray,
+    first_event_month: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The follow-up of :func:`follow_up_at_cut`, and whether the cut-off ended it (so its
+    reason is the cut-off); for callers that need no end reason."""
+    to_cut = cutoff_month - enrol_month
+    # max(to_cut, the first event if it counted towards the cut) — written as a select on a mask
+    # that is almost always False (the rounding case), which NumPy does several times faster
+    # than one on the ~random "counted" mask; the same floats, NaN and inf included.
+    counted = enrol_month + first_event_month <= cutoff_month
+    later = counted & (first_event_month > to_cut)
+    to_cut = np.where(later, first_event_month, to_cut)
+    is_cut = administrative & (to_cut < own_end_month)
+    return np.where(is_cut, to_cut, own_end_month), is_cut

@@ -15,13 +15,14 @@ counts either direction (the rejection rate, which is the type I error under the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from cohortsim import analysis as tests
-from cohortsim.analysis.survival import logrank_cox_batch
+from cohortsim.analysis.survival import logrank_cox_blocks
 from cohortsim.endpoints import PatientEndpoints, responders, sledai_change
 from cohortsim.scenario.types import Analysis
 
@@ -75,6 +76,34 @@ class Comparison:
     name: str
     control: int
     treatment: int
+
+
+@dataclass(frozen=True)
+class EndpointBlocks:
+    """The per-patient endpoints of a batch of trials held as consecutive blocks of replicates
+    (as simulated, one seeding block at a time).
+
+    The time-to-relapse analysis takes the blocks as they are (identical numbers, see
+    :func:`cohortsim.analysis.survival.logrank_cox_blocks`); the other endpoints analyse
+    :attr:`whole`, the blocks stacked, built once on first use.
+    """
+
+    blocks: tuple[PatientEndpoints, ...]
+
+    @cached_property
+    def whole(self) -> PatientEndpoints:
+        """The blocks stacked into one batch."""
+        first = self.blocks[0]
+        if len(self.blocks) == 1:
+            return first
+        return replace(
+            first,
+            **{
+                f.name: np.concatenate([getattr(b, f.name) for b in self.blocks])
+                for f in fields(PatientEndpoints)
+                if isinstance(getattr(first, f.name), np.ndarray)
+            },
+        )
 
 
 def alternative_for(endpoint: str, sides: int) -> str:
@@ -131,17 +160,22 @@ def _pooled_z(rd: tests.BinaryComparisonBatchResult) -> np.ndarray:
         return np.where(se > 0, (x1 / n1 - x0 / n0) / se, np.nan)
 
 
-def _time_to_relapse(e: PatientEndpoints, c: Comparison, a: Analysis) -> EndpointResult:
-    mask, group = _groups(e, c)
-    alternative = alternative_for("time_to_relapse", a.sides)
-    strata = e.stratum if a.stratified else None
-    time = np.where(mask, e.relapse_time, 0.0)
-    if a.hazard_ratio_estimate == "cox":
-        # One call sorts each trial once for both the test and the Cox fit.
-        lr, cox = logrank_cox_batch(
-            time, e.relapse_observed, group, mask, strata=strata, alternative=alternative,
-            confidence=a.confidence,
-        )
+def _time_to_relapse(
+    e: PatientEndpoints | EndpointBlocks, c: Comparison, a: Analysis
+) -> EndpointResult:
+    blocks = []
+    for b in e.blocks if isinstance(e, EndpointBlocks) else (e,):
+        mask, group = _groups(b, c)
+        time = np.where(mask, b.relapse_time, 0.0)
+        blocks.append((time, b.relapse_observed, group, mask, b.stratum if a.stratified else None))
+    # One call sorts each trial once for both the test and the Cox fit.
+    lr, cox = logrank_cox_blocks(
+        blocks,
+        alternative=alternative_for("time_to_relapse", a.sides),
+        confidence=a.confidence,
+        fit_cox=a.hazard_ratio_estimate == "cox",
+    )
+    if cox is not None:
         # A diverging fit (e.g. no events in one arm) has no finite estimate: NaN, not a
         # number that would swamp every average.
         ok = np.asarray(cox.converged, dtype=bool)
@@ -149,10 +183,6 @@ def _time_to_relapse(e: PatientEndpoints, c: Comparison, a: Analysis) -> Endpoin
             np.where(ok, x, np.nan) for x in (cox.estimate, cox.se, cox.ci_low, cox.ci_high)
         )
     else:
-        lr = tests.logrank_batch(
-            time, e.relapse_observed, group, mask, strata=strata, alternative=alternative,
-            confidence=a.confidence,
-        )
         estimate, se, low, high = lr.estimate, lr.se, lr.ci_low, lr.ci_high
     return EndpointResult(
         estimate=estimate,
@@ -225,7 +255,10 @@ def _flare_rate(e: PatientEndpoints, c: Comparison, a: Analysis) -> EndpointResu
 
 
 def analyse(
-    endpoint: str, endpoints: PatientEndpoints, comparison: Comparison, settings: Analysis
+    endpoint: str,
+    endpoints: PatientEndpoints | EndpointBlocks,
+    comparison: Comparison,
+    settings: Analysis,
 ) -> EndpointResult:
     """Analyse ``endpoint`` in every trial of ``endpoints`` for ``comparison``.
 
@@ -233,8 +266,8 @@ def analyse(
     ----------
     endpoint : str
         One of :data:`cohortsim.scenario.types.ENDPOINTS`.
-    endpoints : PatientEndpoints
-        Per-patient endpoints at the analysis.
+    endpoints : PatientEndpoints or EndpointBlocks
+        Per-patient endpoints at the analysis (blocks give the results of their stacking).
     comparison : Comparison
     settings : Analysis
         The scenario's analysis settings (alpha, sides, rules per endpoint).
@@ -243,10 +276,13 @@ def analyse(
     -------
     EndpointResult
     """
+    if endpoint == "time_to_relapse":
+        out = _time_to_relapse(endpoints, comparison, settings)
+        return EndpointResult(*(np.asarray(x) for x in out))
+    if isinstance(endpoints, EndpointBlocks):
+        endpoints = endpoints.whole
     if endpoint in ("sri4", "remission"):
         out = _binary(endpoints, comparison, endpoint, settings)
-    elif endpoint == "time_to_relapse":
-        out = _time_to_relapse(endpoints, comparison, settings)
     elif endpoint == "sledai_change":
         out = _sledai_change(endpoints, comparison, settings)
     elif endpoint == "flare_rate":

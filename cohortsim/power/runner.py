@@ -493,10 +493,12 @@ _REJECTED_KEY = b"cohortsim.rejected_draws"
 
 
 def run_shard(job: ShardJob) -> tuple[str, ChunkResult]:
-    """Compute one shard; with a directory, write it there atomically and return no rows.
+    """Compute one shard; with a directory, also write it there atomically.
 
     Workers write their own shard so that a shard survives the moment it is computed, whatever
-    happens to the process collecting results, and so that rows need not travel back.
+    happens to the process collecting results. A power shard's rows are returned as well (the
+    same arrays the file gives back: plain columns round-trip exactly), which saves reading
+    every shard back; an assurance shard returns none and is read back.
     """
     result = run_chunk(job.chunk)
     if job.directory is None:
@@ -512,6 +514,8 @@ def run_shard(job: ShardJob) -> tuple[str, ChunkResult]:
     _atomic_write_parquet(
         directory / shard_name(job.kind, result.first, result.stop), pa.table(dict(result.rows))
     )
+    if job.kind == "power":
+        return job.kind, result
     return job.kind, ChunkResult(result.first, result.stop, {})
 
 
@@ -542,7 +546,8 @@ def _ordered(
 
     Results arrive from the executor in completion order; they are held until their turn, so
     tallies and files are written in replicate order whatever the workers did. With a
-    directory every result, computed or reused, is read from its shard file: one path for both.
+    directory, reused shards and computed assurance shards are read from their files; computed
+    power shards come with their rows, the same arrays their files hold.
     """
     todo = [
         ShardJob(kind, job, None if directory is None else str(directory))
@@ -565,5 +570,7 @@ def _ordered(
                 waiting[(done_kind, result.first)] = result
             result = waiting.pop(key)
             counts["run"] += 1
-            yield kind, result if directory is None else _read_shard(directory, kind, job)
+            if directory is not None and kind != "power":
+                result = _read_shard(directory, kind, job)
+            yield kind, result
 

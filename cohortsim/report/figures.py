@@ -11,10 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
@@ -44,6 +40,13 @@ def _yerr(value: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[np.ndarr
 
 def power_curve(result: PowerResult, path: Path) -> Path:
     """Draw ``power_curve.png`` at ``path`` (see the module docstring)."""
+    # Imported here, not with the module: matplotlib takes ~0.3 s to import, and a power run
+    # without --out draws nothing.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     a = result.scenario.analysis
     assert a is not None
     comparisons = list(a.treatment_arms)
