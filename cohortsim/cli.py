@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from cohortsim import __version__
-from cohortsim.commands import COMMANDS
+from cohortsim.commands import COMMANDS, load_command
 from cohortsim.errors import UsageError
 from cohortsim.io import OutputError
 from cohortsim.scenario import ScenarioError
@@ -27,17 +27,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser. Only the command named in ``argv`` gets its full set of
+    options (its module is imported); the others are listed with their one-line help, which is
+    all ``cohortsim --help`` shows. Without ``argv`` every command is built in full."""
     parser = _Parser(
         prog="cohortsim",
         description="Plan randomised clinical trials by simulating them.",
     )
     parser.add_argument("--version", action="version", version=f"cohortsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, command in COMMANDS.items():
+    named = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for name, help_text in COMMANDS.items():
+        if named is not None and name != named:
+            sub.add_parser(name, help=help_text)
+            continue
+        command = load_command(name)
         command_parser = sub.add_parser(
             name,
-            help=command.HELP,
+            help=help_text,
             description=command.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -48,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):

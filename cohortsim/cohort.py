@@ -16,11 +16,12 @@ import math
 from functools import cached_property
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from cohortsim.discrete import count_quantile
 from cohortsim.draws import DrawSource
 from cohortsim.hazards import Hazard, is_zero
+from cohortsim.lazy import stats
 from cohortsim.scenario.types import (
     MANIFESTATIONS,
     STRATIFICATION_FACTORS,

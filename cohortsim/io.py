@@ -52,7 +52,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from cohortsim import __version__
@@ -835,6 +834,9 @@ def read_dataset(
     files = dataset_files(directory, table)
     if not files:
         raise FileNotFoundError(f"no {table} files in {directory}")
+    # Imported here: pyarrow.dataset pulls in pandas (~0.2 s), which writing runs never need.
+    import pyarrow.dataset as ds
+
     schema = pq.read_schema(files[0])
     dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
     return dataset.to_table(columns=columns, filter=filter)

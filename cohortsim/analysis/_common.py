@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 Alternative = Literal["two-sided", "less", "greater"]
 
@@ -54,7 +54,7 @@ def check_confidence(confidence: float) -> float:
 
 def z_critical(confidence: float) -> float:
     """Two-sided standard-normal critical value for a ``confidence`` interval."""
-    return float(stats.norm.isf((1.0 - check_confidence(confidence)) / 2.0))
+    return float(-special.ndtri((1.0 - check_confidence(confidence)) / 2.0))
 
 
 def pvalue_from_z(z: np.ndarray | float, alternative: str) -> np.ndarray:
@@ -62,13 +62,15 @@ def pvalue_from_z(z: np.ndarray | float, alternative: str) -> np.ndarray:
 
     NaN statistics give NaN p-values (scipy's special functions propagate them).
     """
+    # special.ndtr is what scipy.stats.norm.cdf/sf evaluate (same values, tested), without
+    # importing scipy.stats (~0.4 s) in runs that need nothing else from it.
     z = np.asarray(z, dtype=float)
     if alternative == "two-sided":
-        return 2.0 * stats.norm.sf(np.abs(z))
+        return 2.0 * special.ndtr(-np.abs(z))
     if alternative == "less":
-        return stats.norm.cdf(z)
+        return special.ndtr(z)
     if alternative == "greater":
-        return stats.norm.sf(z)
+        return special.ndtr(-z)
     raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
 
@@ -76,11 +78,11 @@ def pvalue_from_t(t: np.ndarray | float, df: np.ndarray | float, alternative: st
     """Student-t p-value of a statistic signed as treatment minus control."""
     t = np.asarray(t, dtype=float)
     if alternative == "two-sided":
-        return 2.0 * stats.t.sf(np.abs(t), df)
+        return 2.0 * special.stdtr(df, -np.abs(t))
     if alternative == "less":
-        return stats.t.cdf(t, df)
+        return special.stdtr(df, t)
     if alternative == "greater":
-        return stats.t.sf(t, df)
+        return special.stdtr(df, -t)
     raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
 

@@ -13,7 +13,8 @@ so the treatment estimate, SE, t and p-value are identical.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from cohortsim.lazy import stats
 
 from ._common import (
     as_1d,

@@ -8,7 +8,8 @@ design points at once.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from cohortsim.lazy import stats
 
 from ._common import check_confidence, z_critical
 from .results import PowerEstimate

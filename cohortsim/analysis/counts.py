@@ -21,7 +21,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from cohortsim.lazy import stats
 
 from ._common import (
     as_1d,

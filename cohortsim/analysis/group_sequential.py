@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize, stats
+
+from cohortsim.lazy import optimize, stats
 
 from .results import BoundaryCrossing, GroupSequentialBoundaries
 

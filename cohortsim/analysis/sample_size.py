@@ -16,7 +16,7 @@ All functions broadcast over array arguments.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "freedman_events",
@@ -38,14 +38,14 @@ def _z_alpha(alpha: float, sides: int) -> np.ndarray:
     a = np.asarray(alpha, dtype=float)
     if np.any((a <= 0) | (a >= 1)):
         raise ValueError("alpha must lie strictly between 0 and 1")
-    return stats.norm.isf(a / sides)
+    return -special.ndtri(a / sides)
 
 
 def _z_power(power: float) -> np.ndarray:
     p = np.asarray(power, dtype=float)
     if np.any((p <= 0) | (p >= 1)):
         raise ValueError("power must lie strictly between 0 and 1")
-    return stats.norm.ppf(p)
+    return special.ndtri(p)
 
 
 def _positive(x: object, name: str) -> np.ndarray:
@@ -136,7 +136,7 @@ def schoenfeld_power(
     drift = np.sqrt(_positive(events, "events") * p * (1 - p)) * np.abs(
         np.log(_hazard_ratio(hazard_ratio))
     )
-    return stats.norm.cdf(drift - _z_alpha(alpha, sides))[()]
+    return special.ndtr(drift - _z_alpha(alpha, sides))[()]
 
 
 def freedman_events(
@@ -186,7 +186,7 @@ def freedman_power(
     hr = _hazard_ratio(hazard_ratio)
     k = _positive(allocation, "allocation")
     drift = np.sqrt(k * _positive(events, "events")) * np.abs(1 - hr) / (1 + k * hr)
-    return stats.norm.cdf(drift - _z_alpha(alpha, sides))[()]
+    return special.ndtr(drift - _z_alpha(alpha, sides))[()]
 
 
 def patients_from_events(events: float, prob_event: float) -> float | np.ndarray:
@@ -331,7 +331,7 @@ def two_proportions_power(
     """
     diff, sd_null, sd_alt = _proportions_terms(p_control, p_treatment, allocation)
     n = _positive(n_control, "n_control")
-    return stats.norm.cdf((diff * np.sqrt(n) - _z_alpha(alpha, sides) * sd_null) / sd_alt)[()]
+    return special.ndtr((diff * np.sqrt(n) - _z_alpha(alpha, sides) * sd_null) / sd_alt)[()]
 
 
 # --------------------------------------------------------------------------- means
@@ -391,4 +391,4 @@ def two_means_power(
     d = np.abs(np.asarray(difference, dtype=float))
     k = _positive(allocation, "allocation")
     se = _positive(sd, "sd") * np.sqrt((1 + 1 / k) / _positive(n_control, "n_control"))
-    return stats.norm.cdf(d / se - _z_alpha(alpha, sides))[()]
+    return special.ndtr(d / se - _z_alpha(alpha, sides))[()]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from cohortsim.calibration.priors import Uniform
+from cohortsim.lazy import stats
 
 PRIOR = Uniform(0.0, 1.0)
 """Prior of a calibrated resolution probability."""

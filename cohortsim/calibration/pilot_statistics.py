@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
 from cohortsim.calibration.targets import UNKNOWN, Target, TargetSet
+from cohortsim.lazy import stats
 from cohortsim.scenario.types import MANIFESTATIONS
 
 FOLLOWED_MONTHS = 12.0

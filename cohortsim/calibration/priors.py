@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from cohortsim.lazy import stats
 
 
 @dataclass(frozen=True)

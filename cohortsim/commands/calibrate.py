@@ -25,8 +25,6 @@ from cohortsim.calibration.variants import without_calibration
 from cohortsim.commands.common import UsageError, positive_int, resolve_seed, seed_int
 from cohortsim.progress import Progress
 
-HELP = "estimate disease parameters from a pilot's reported figures (posterior draws)"
-
 _DEFAULTS = CalibrationSettings()
 
 

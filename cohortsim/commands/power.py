@@ -44,8 +44,6 @@ from cohortsim.progress import Progress
 from cohortsim.report import power_curve, write_report
 from cohortsim.report.figures import LABELS
 
-HELP = "power, sample size and assurance of a randomised trial by simulation"
-
 MIN_N = 2
 
 

@@ -21,8 +21,6 @@ from cohortsim.commands.common import (
 from cohortsim.progress import Progress
 from cohortsim.simulate import default_shard_size, run_simulation
 
-HELP = "simulate trials and write patient timelines (Parquet)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)

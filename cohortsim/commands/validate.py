@@ -25,8 +25,6 @@ from cohortsim.calibration.targets import load_targets
 from cohortsim.commands.common import UsageError, load, positive_int, resolve_seed, seed_int
 from cohortsim.progress import Progress
 
-HELP = "check the calibrated model against every reported figure of the pilot"
-
 DEFAULT_REPLICATES = 2000
 
 

@@ -1,0 +1,53 @@
+"""Start-up cost: a command imports only what it uses.
+
+``scipy.stats`` (≈ 0.4 s to import) and the calibration pipeline are not needed to load a
+scenario or to run a time-to-event power calculation; every ``cohortsim`` start and every spawned
+worker would pay for them. Checked in a fresh interpreter, by what ``sys.modules`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _modules_after(code: str) -> dict[str, bool]:
+    probe = (
+        "import json, sys\n"
+        f"{code}\n"
+        "names = ('scipy.stats', 'scipy.optimize', 'pandas', 'matplotlib', "
+        "'cohortsim.calibration.pipeline')\n"
+        "print(json.dumps({n: n in sys.modules for n in names}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_power_on_a_time_to_event_design_imports_no_scipy_stats() -> None:
+    loaded = _modules_after(
+        "from cohortsim.cli import main\n"
+        f"code = main(['power', {str(SCENARIOS / 'reference_logrank.toml')!r}, '--n', '200', "
+        "'--replicates', '512', '--seed', '3', '--json'])\n"
+        "assert code == 0"
+    )
+    assert loaded == {
+        "scipy.stats": False,
+        "scipy.optimize": False,
+        "pandas": False,
+        "matplotlib": False,
+        "cohortsim.calibration.pipeline": False,
+    }
+
+
+def test_loading_the_lupus_scenarios_imports_no_scipy_stats() -> None:
+    loaded = _modules_after(
+        "from cohortsim.scenario import load_scenario\n"
+        f"for name in ('liang2010_pilot.toml', 'rct_msc_vs_soc.toml'):\n"
+        f"    load_scenario({str(SCENARIOS)!r} + '/' + name)"
+    )
+    assert not loaded["scipy.stats"]
+    assert not loaded["pandas"]
