@@ -59,7 +59,10 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=positive_int,
         default=1,
-        help="worker processes (results do not depend on it; default 1)",
+        help=(
+            "processes computing in all: this one and N − 1 spawned workers (results do not "
+            "depend on it; default 1)"
+        ),
     )
 
 
