@@ -163,69 +163,120 @@ def regression_adjust(
 
 @dataclass(frozen=True)
 class Representative:
-    """The posterior draw chosen as a point estimate by :func:`representative_draw`.
+    """The point estimate chosen by :func:`representative_point`.
 
     Attributes
     ----------
-    index : int
-        Row of the candidates.
+    values : (P,) float
+        The point, in the candidates' coordinates.
     distance : float
-        Scaled distance of its expected summaries from the observed ones.
+        Scaled distance of its expected summaries from the observed ones, estimated from fresh
+        simulated data sets.
     expected : (S,) float
-        Its expected summaries (means over the simulated data sets).
+        Its expected summaries, from the same fresh data sets.
+    near_best : int
+        Candidates that fitted best, whose centre the point is.
     """
 
-    index: int
+    values: np.ndarray
     distance: float
     expected: np.ndarray
+    near_best: int
 
 
-def representative_draw(
+def _expected_summaries(
+    simulate: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, replicates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean summaries of ``replicates`` data sets per row (NaN left out), and the summaries'
+    sampling SD at one data set (pooled over the rows)."""
+    simulated = simulate(np.repeat(rows, replicates, axis=0))
+    per_row = simulated.reshape(len(rows), replicates, -1)
+    finite = np.isfinite(per_row)
+    counted = finite.sum(axis=1)
+    total = np.where(finite, per_row, 0.0).sum(axis=1)
+    expected = np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+    squares = np.where(finite, (per_row - expected[:, None, :]) ** 2, 0.0).sum(axis=(0, 1))
+    pooled_df = np.maximum(counted - 1, 0).sum(axis=0)
+    scale = np.sqrt(squares / np.maximum(pooled_df, 1))
+    return expected, np.where(scale > 0, scale, 1.0)  # never varies: plain difference
+
+
+def _distance(expected: np.ndarray, observed: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.sum(((expected - observed) / scale) ** 2, axis=-1))
+    return np.where(np.isfinite(d), d, np.inf)
+
+
+def representative_point(
     simulate: Callable[[np.ndarray], np.ndarray],
     candidates: np.ndarray,
+    unbounded: np.ndarray,
+    to_bounded: Callable[[np.ndarray], np.ndarray],
     observed: np.ndarray,
     replicates: int,
+    near_share: float = 0.1,
+    check_replicates: int = 1024,
 ) -> Representative:
-    """The candidate parameter row whose *expected* summaries lie nearest the observed ones.
+    """A point estimate that reproduces the observed summaries in expectation: the centre of the
+    posterior draws that fit them best.
 
     A posterior is summarised for simulation by one parameter vector. Marginal medians do not
-    make a coherent vector: correlated parameters (class probabilities that share a simplex,
-    a residual fraction traded against a class share) can combine into a point whose simulated
-    data miss the observations that every posterior draw reproduces. Choosing among posterior
-    draws the one whose expected summaries match the observed ones keeps the point inside the
-    posterior and makes simulating at it reproduce the data, in expectation.
+    make a coherent vector: correlated parameters (class probabilities that share a simplex, a
+    residual fraction traded against a class share) combine into a point whose simulated data
+    miss the observations the draws reproduce. Nor does the single best-fitting draw: with small
+    data many draws fit about equally well, and which one looks best is Monte Carlo luck (its
+    values then change with the seed). So:
+
+    1. each candidate's expected summaries are estimated from ``replicates`` data sets, and its
+       distance from the observed ones measured in each summary's sampling SD (pooled);
+    2. the best-fitting share ``near_share`` of candidates (at least 8) is kept;
+    3. the point is their coordinate-wise median on the unbounded scale, mapped back by
+       ``to_bounded`` — stable from seed to seed, since it is a median of many draws;
+    4. its expected summaries and distance are estimated from ``check_replicates`` fresh data
+       sets, so the reported fit is the point's own, not that of the draws it came from.
 
     Parameters
     ----------
     simulate : callable
-        ``(M, P)`` parameter rows → ``(M, S)`` summaries of one simulated data set per row.
+        ``(M, P)`` parameter rows → ``(M, S)`` summaries of one simulated data set per row; each
+        call must simulate fresh data sets.
     candidates : (C, P) float
-        Posterior draws to choose from.
+        Posterior draws.
+    unbounded : (C, P) float
+        The same draws on an unbounded scale (e.g. logit/log).
+    to_bounded : callable
+        ``(P,)`` unbounded point → ``(P,)`` point in the candidates' coordinates.
     observed : (S,) float
         Observed summaries.
     replicates : int
-        Data sets simulated per candidate (≥ 2); the expected summaries are their means (NaN, a
-        summary a data set could not give, is left out).
+        Data sets per candidate (≥ 2).
+    near_share : float
+        Share of candidates kept as the best-fitting.
+    check_replicates : int
+        Fresh data sets for the point's reported fit.
 
-    Notes
-    -----
-    Each summary's distance is measured in its own sampling standard deviation (pooled over the
-    candidates' simulated data sets), so the distance reads as how many standard errors of one
-    data set the expected summary is from the observed one, whatever the summary's units.
+    Raises
+    ------
+    ValueError
+        No candidate, fewer than two replicates, or no candidate gives every summary.
     """
-    if replicates < 2 or len(candidates) == 0:
-        raise ValueError("expected at least one candidate and two replicates")
-    simulated = simulate(np.repeat(candidates, replicates, axis=0))
-    per_candidate = simulated.reshape(len(candidates), replicates, -1)
-    finite = np.isfinite(per_candidate)
-    counted = finite.sum(axis=1)
-    values = np.where(finite, per_candidate, 0.0)
-    expected = np.where(counted > 0, values.sum(axis=1) / np.maximum(counted, 1), np.nan)
-    squares = np.where(finite, (per_candidate - expected[:, None, :]) ** 2, 0.0).sum(axis=(0, 1))
-    pooled_df = np.maximum(counted - 1, 0).sum(axis=0)
-    scale = np.sqrt(squares / np.maximum(pooled_df, 1))
-    scale = np.where(scale > 0, scale, 1.0)  # a summary that never varies: plain difference
-    distance = np.sqrt(np.sum(((expected - observed) / scale) ** 2, axis=1))
-    distance = np.where(np.isfinite(distance), distance, np.inf)
-    best = int(np.argmin(distance))
-    return Representative(index=best, distance=float(distance[best]), expected=expected[best])
+    candidates = np.asarray(candidates, dtype=float)
+    unbounded = np.asarray(unbounded, dtype=float)
+    if replicates < 2 or len(candidates) == 0 or check_replicates < 1:
+        raise ValueError("expected candidates, at least two replicates and one check replicate")
+    if unbounded.shape != candidates.shape:
+        raise ValueError("candidates and their unbounded coordinates must have the same shape")
+    expected, scale = _expected_summaries(simulate, candidates, replicates)
+    distance = _distance(expected, observed, scale)
+    finite = int(np.isfinite(distance).sum())
+    if finite == 0:
+        raise ValueError("no candidate gives every summary: cannot choose a point estimate")
+    size = min(max(8, round(near_share * len(candidates))), finite)
+    near = np.argsort(distance, kind="stable")[:size]
+    point = np.asarray(to_bounded(np.median(unbounded[near], axis=0)), dtype=float)
+    fresh, _ = _expected_summaries(simulate, point[None, :], check_replicates)
+    return Representative(
+        values=point,
+        distance=float(_distance(fresh[0], observed, scale)),
+        expected=fresh[0],
+        near_best=size,
+    )

@@ -113,10 +113,10 @@ class CalibrationSettings:
     identified_threshold : float
         A parameter is *identified* when the pilot removed at least this share of its prior
         variance (posterior contraction).
-    point_candidates, point_pilots : int
-        Posterior draws considered for the point estimate of the ABC block, and pilots
-        simulated for each to estimate its expected summaries
-        (:func:`cohortsim.calibration.abc.representative_draw`).
+    point_candidates, point_pilots, point_check_pilots : int
+        Posterior draws considered for the point estimate of the ABC block, pilots simulated
+        for each to estimate its expected summaries, and fresh pilots for the point's reported
+        fit (:func:`cohortsim.calibration.abc.representative_point`).
     workers : int
         Processes for the ABC block (results do not depend on it).
     """
@@ -128,8 +128,9 @@ class CalibrationSettings:
     rate_cells: int = 240
     theta_cells: int = 32
     identified_threshold: float = 0.5
-    point_candidates: int = 256
-    point_pilots: int = 64
+    point_candidates: int = 2000
+    point_pilots: int = 32
+    point_check_pilots: int = 1024
     workers: int = 1
 
 
@@ -177,6 +178,10 @@ class CalibrationResult:
     seconds: float
     fixed_note: str = field(default="")
     abc_point: dict[str, float] = field(default_factory=dict)
+    model_choices: dict[str, str] = field(default_factory=dict)
+    """Structural choices the posterior is conditional on (e.g. the SLEDAI-2K visit
+    distribution), written into ``[disease]`` so that a scenario cannot combine the calibrated
+    values with a different choice in another arm."""
 
     def point(self) -> dict[str, float]:
         """The calibrated file's ``[disease]`` values by key: the representative posterior draw
@@ -569,18 +574,33 @@ def calibrate(
             draws[key] = values
             blocks[key] = "ABC"
             priors[key] = abc_prior[COMPLETE] if key == PARTIAL else abc_prior[key]
-        candidates = back[: min(settings.point_candidates, n_draws)]  # a random subset
-        point = abc.representative_draw(simulator, candidates, observed, settings.point_pilots)
+        size = min(settings.point_candidates, n_draws)  # rows are shuffled: a random subset
+        candidates = back[:size]
+
+        def to_bounded(centre: np.ndarray) -> np.ndarray:
+            return np.array(
+                [float(abc_prior[n].from_unbounded(centre[[j]])[0]) for j, n in enumerate(names)]
+            )
+
+        point = abc.representative_point(
+            simulator, candidates, adjusted[:size], to_bounded, observed, settings.point_pilots,
+            check_replicates=settings.point_check_pilots,
+        )
         abc_point = {
             k: float(v[0])
-            for k, v in _coordinates_to_disease(candidates[[point.index]], names).items()
+            for k, v in _coordinates_to_disease(point.values[None, :], names).items()
         }
         diagnostics["point"] = {
-            "method": "the posterior draw (of a random subset) whose expected ABC summaries are "
-                      "nearest the reported ones, each in units of its sampling SD at the "
-                      "pilot's n; its values are the [disease] point estimate of the ABC block",
+            "method": "the tenth of the posterior draws whose expected ABC summaries are "
+                      "nearest the reported ones (each in units of its sampling SD at the "
+                      "pilot's n) is kept; the point is their coordinate-wise median on the "
+                      "logit/log scale, and its fit (expected_summaries, distance) is estimated "
+                      "from fresh pilots; its values are the [disease] point estimate of the "
+                      "ABC block",
             "candidates": len(candidates),
             "pilots_per_candidate": settings.point_pilots,
+            "near_best": point.near_best,
+            "check_pilots": settings.point_check_pilots,
             "distance": point.distance,
             "expected_summaries": {
                 s.name: float(v) for s, v in zip(specs, point.expected, strict=True)
@@ -658,6 +678,9 @@ def calibrate(
         settings=settings,
         seconds=time.monotonic() - start,
         abc_point=abc_point,
+        model_choices={
+            "sledai.visit_distribution": scenario.arms[0].disease.sledai.visit_distribution
+        },
         fixed_note=(
             "every other disease key keeps the scenario's stated value; keys not informed by the "
             "pilot (anti-dsDNA, Treg, flare course and detection, manifestations with unknown n, "
@@ -698,7 +721,7 @@ def abc_runs(settings: CalibrationSettings) -> int:
 def point_runs(settings: CalibrationSettings) -> int:
     """Engine runs of the point-estimate search."""
     pilots = min(settings.point_candidates, settings.n_draws) * settings.point_pilots
-    return -(-pilots // PILOTS_PER_RUN)
+    return -(-pilots // PILOTS_PER_RUN) + -(-settings.point_check_pilots // PILOTS_PER_RUN)
 
 
 def steps(settings: CalibrationSettings) -> int:

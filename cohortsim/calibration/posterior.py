@@ -347,7 +347,7 @@ def calibrated_file_text(
         }
     tree = {
         "calibration": calibration,
-        "disease": nest(point),
+        "disease": nest({**point, **result.model_choices}),
         "posterior": {
             "parameters": list(result.parameters),
             "draws": [[float(v) for v in row] for row in result.draws],

@@ -44,17 +44,7 @@ def test_calibrate_writes_the_documented_file(quick_calibration: Path) -> None:
     # binomially, which has no free spread.
     assert posterior.draws.shape == (400, 17)
     assert "sledai.visit_dispersion" not in posterior.parameters
-    point = tree["calibration"]["diagnostics"]["point"]
-    drawn = {k: posterior.column(k) for k in posterior.parameters}
-    # The [disease] point of the ABC block is one posterior draw (all its values in one row).
-    row = np.flatnonzero(
-        np.isclose(drawn["response.probability_complete"],
-                   tree["disease"]["response"]["probability_complete"], rtol=1e-5)
-        & np.isclose(drawn["response.partial_residual_fraction"],
-                     tree["disease"]["response"]["partial_residual_fraction"], rtol=1e-5)
-    )
-    assert row.size >= 1
-    assert point["candidates"] == 256 and point["distance"] >= 0
+    assert tree["disease"]["sledai"]["visit_distribution"] == "binomial"
     assert posterior.parameters[0] == "response.probability_complete"
     assert "relapse.hazard.rate_per_month" in posterior.parameters
     assert np.all(posterior.column("relapse.hazard.rate_per_month") > 0)
