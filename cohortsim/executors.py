@@ -8,6 +8,7 @@ must be on a filesystem every worker can see.
 
 from __future__ import annotations
 
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -61,9 +62,12 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
     # no worker has taken yet (a queued future that can still be cancelled). ``workers``
     # processes compute in all, and the parent is never left idle.
     # spawn, not fork: the parent may hold threads (pyarrow, BLAS) that fork would copy mid-state.
-    with ProcessPoolExecutor(
-        max_workers=min(workers - 1, len(jobs) - 1), mp_context=get_context("spawn")
-    ) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers - 1, len(jobs) - 1),
+        mp_context=get_context("spawn"),
+        initializer=_ignore_interrupts,
+    )
+    try:
         futures = [pool.submit(function, job) for job in jobs]
         outstanding: set[Future[Any]] = set(futures)
         unclaimed = deque(range(len(jobs)))
@@ -84,6 +88,17 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
                 for future in finished:
                     outstanding.discard(future)
                     yield future.result()
+    finally:
+        # On an error, Ctrl-C or an abandoned iteration, queued jobs are dropped at once: only
+        # the jobs already running finish (their shards are complete, so a rerun resumes after
+        # them). Without cancel_futures the pool would compute every queued job before exiting.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Spawned workers ignore Ctrl-C: the parent gets it, cancels the queued jobs and lets the
+    running ones finish, instead of every worker dying mid-shard with its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_dask(

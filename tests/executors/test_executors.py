@@ -37,3 +37,23 @@ def test_dask_local_cluster_matches_in_process(tmp_path: Path) -> None:
     )
     assert serial.shards_run == on_dask.shards_run == 3
     assert datasets_equal(serial.out, on_dask.out) == []
+
+
+def _fail_first_else_mark(job: tuple[int, str]) -> int:
+    import time
+
+    index, directory = job
+    if index == 0:
+        raise ValueError("job 0 failed")
+    time.sleep(0.3)
+    (Path(directory) / f"done-{index}").touch()
+    return index
+
+
+def test_a_failing_job_stops_the_run_and_drops_queued_jobs(tmp_path: Path) -> None:
+    """The error surfaces, and the jobs still queued are cancelled rather than computed (they
+    would be, one after another, if the pool were shut down without cancelling)."""
+    jobs = [(i, str(tmp_path)) for i in range(16)]
+    with pytest.raises(ValueError, match="job 0 failed"):
+        list(run_jobs(_fail_first_else_mark, jobs, workers=2))
+    assert len(list(tmp_path.glob("done-*"))) < 15
