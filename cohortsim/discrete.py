@@ -23,7 +23,7 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
     k = np.where(poisson, 1.0, size)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(poisson, mean, mean / (k + mean))
-        log_p0 = np.where(poisson, -mean, k * (np.log(k) - np.log(k + mean)))
+        log_p0 = np.where(poisson, -mean, -k * np.log1p(mean / k))
     flat_u, flat_k, flat_ratio = u.ravel(), k.ravel(), ratio.ravel()
     flat_poisson, flat_out = poisson.ravel(), out.ravel()
     idx = np.nonzero(mean.ravel() > 0)[0]  # a mean of 0 is a point mass at 0
@@ -64,7 +64,7 @@ def _count_quantile_by_table(u: np.ndarray, mean: float, size: float) -> np.ndar
     if poisson:
         ratio, log_p0 = m, -m
     else:
-        ratio, log_p0 = m / (kk + m), kk * (np.log(kk) - np.log(kk + m))
+        ratio, log_p0 = m / (kk + m), -kk * np.log1p(m / kk)
     pmf = np.exp(log_p0)
     cdf = pmf.copy()
     steps = [cdf[0]]
@@ -98,7 +98,7 @@ def binomial_quantile(
     )
     if np.any(n < 0) or np.any(n != np.floor(n)):
         raise ValueError("binomial trials must be non-negative integers")
-    if np.any((p < 0) | (p > 1)):
+    if np.any(~((p >= 0) & (p <= 1))):  # NaN included
         raise ValueError("binomial probability must be in [0, 1]")
     mirror = p > 0.5
     q = np.where(mirror, 1.0 - p, p)  # success probability of the counted outcome, ≤ 1/2
@@ -110,6 +110,8 @@ def binomial_quantile(
     idx = np.nonzero((flat_q > 0) & (flat_n > 0))[0]  # q = 0 or n = 0: a point mass at 0
     odds = flat_q[idx] / (1.0 - flat_q[idx])
     pmf = np.exp(flat_n[idx] * np.log1p(-flat_q[idx]))
+    if np.any(pmf == 0):  # (1 − π)ⁿ underflows only for n in the thousands
+        raise ValueError("binomial trials too large for the quantile recurrence")
     cdf = pmf.copy()
     j = 0
     while idx.size:

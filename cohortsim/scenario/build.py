@@ -315,6 +315,28 @@ def _check_sledai_distribution(
             "score point by point, so baseline SLEDAI-2K must be a whole number",
             baseline.get("integer", False),
         )
+    if arm_trees[names[0]]["disease"]["model"] == "sle" and first == "binomial":
+        _check_sledai_range(baseline, ctx.child("population", "sledai"))
+
+
+SLEDAI_MAX = 105
+"""Largest SLEDAI-2K score (every descriptor present)."""
+
+
+def _check_sledai_range(baseline: Mapping[str, Any], ctx: Ctx) -> None:
+    """Binomially thinned baseline scores must be SLEDAI-2K scores, 0-105: a number of points."""
+    reason = 'disease.sledai.visit_distribution = "binomial" thins a SLEDAI-2K score (0-105)'
+    if baseline.get("distribution") == "fixed":
+        if not 0 <= baseline["value"] <= SLEDAI_MAX:
+            ctx.child("value").error(f"expected 0 to {SLEDAI_MAX}: {reason}", baseline["value"])
+        return
+    non_negative = baseline.get("distribution") in ("lognormal", "gamma")
+    if not non_negative and not baseline.get("min", -1.0) >= 0:
+        ctx.child("min").error(f"expected min >= 0: {reason}", baseline.get("min", "not set"))
+    if not baseline.get("max", float("inf")) <= SLEDAI_MAX:
+        ctx.child("max").error(
+            f"expected max <= {SLEDAI_MAX}: {reason}", baseline.get("max", "not set")
+        )
 
 
 def _block_size(tree: dict[str, Any], arm_trees: dict[str, dict[str, Any]], ctx: Ctx) -> int:

@@ -119,3 +119,58 @@ def test_contraction() -> None:
     rng = np.random.default_rng(5)
     assert contraction(prior, rng.random(100_000)) == pytest.approx(0.0, abs=0.02)
     assert contraction(prior, rng.normal(0.5, 0.01, 10_000)) > 0.99
+
+
+class _NormalModel:
+    """Data sets of one summary: the mean of ``n`` N(θ₀ + θ₁, 1) observations. Only θ₀ + θ₁ is
+    identified (a ridge), as class shares and residual fractions trade off in the pilot."""
+
+    def __init__(self, seed: int, n: int = 12) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.n = n
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        mean = rows[:, 0] + rows[:, 1]
+        return (mean + self.rng.standard_normal(len(rows)) / math.sqrt(self.n))[:, None]
+
+
+def test_representative_point_is_the_centre_of_the_best_fitting_draws() -> None:
+    """Draws spread along the ridge θ₀ + θ₁ = 1 (and off it): the point fits the observation in
+    expectation (θ₀ + θ₁ ≈ 1 within its Monte Carlo error) and sits at the ridge's centre, the
+    same from seed to seed — unlike the single nearest draw, which wanders along the ridge."""
+    from cohortsim.calibration.abc import representative_point
+
+    draws_rng = np.random.default_rng(7)
+    along = draws_rng.uniform(-2.0, 2.0, 4000)
+    off = 0.3 * draws_rng.standard_normal(4000)
+    candidates = np.column_stack([0.5 + along + off / 2, 0.5 - along + off / 2])  # centre (½, ½)
+    points = []
+    for seed in range(3):
+        result = representative_point(
+            _NormalModel(seed), candidates, candidates, lambda z: z, np.array([1.0]), 32,
+            check_replicates=4096,
+        )
+        points.append(result.values)
+        # fresh-data fit: expected summary within 4 MC SE of the observation's own mean
+        se = 1 / math.sqrt(12) / math.sqrt(4096)
+        assert abs(result.expected[0] - (result.values[0] + result.values[1])) < 4 * se
+        assert result.near_best == 400
+        assert abs(result.values.sum() - 1.0) < 0.05
+    # the centre of the ridge: the 400 best draws are spread symmetrically around (½, ½); their
+    # median's SE is ≈ 1.25 × 1.15 / √400 ≈ 0.07 per coordinate
+    for point in points:
+        np.testing.assert_allclose(point, [0.5, 0.5], atol=0.25)
+    assert np.ptp(np.array(points)[:, 0]) < 0.3
+
+
+def test_representative_point_needs_a_usable_candidate() -> None:
+    from cohortsim.calibration.abc import representative_point
+
+    def nothing(rows: np.ndarray) -> np.ndarray:
+        return np.full((len(rows), 1), np.nan)
+
+    rows = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="no candidate"):
+        representative_point(nothing, rows, rows, lambda z: z, np.array([1.0]), 4)
+    with pytest.raises(ValueError, match="two replicates"):
+        representative_point(_NormalModel(0), rows, rows, lambda z: z, np.array([1.0]), 1)

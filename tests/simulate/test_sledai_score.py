@@ -126,3 +126,48 @@ def test_count_quantile_table_path_equals_the_loop(mean: float, size: float) -> 
     means = np.append(np.full(u.size, mean), mean + 1.0)
     loop = count_quantile(np.append(u, 0.5), means, np.full(u.size + 1, size))[:-1]
     assert np.array_equal(table, loop)
+
+
+def test_a_huge_dispersion_is_the_poisson() -> None:
+    """"very large" visit_dispersion means Poisson (docs/scenarios.md); the NB's first term is
+    computed as −k·log1p(μ/k), which does not cancel to nonsense at k = 1e12."""
+    u = np.random.default_rng(20105).random(20_000)
+    mean = np.random.default_rng(20106).uniform(0.0, 20.0, u.size)
+    huge = count_quantile(u, mean, np.full(u.size, 1e12))
+    assert np.array_equal(huge, count_quantile(u, mean, np.full(u.size, np.inf)))
+
+
+def test_binomial_quantile_rejects_nan_and_underflow() -> None:
+    with pytest.raises(ValueError, match="probability"):
+        binomial_quantile(0.5, 10, np.nan)
+    with pytest.raises(ValueError, match="too large"):
+        binomial_quantile(0.5, 2000, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "expected"),
+    [
+        ({"arms": {"msc": {"disease": {"sledai": {"visit_distribution": "negative_binomial"}}}}},
+         "arms.msc.disease.sledai.visit_distribution", "same SLEDAI-2K visit distribution"),
+        ({"population": {"sledai": {"distribution": "normal", "mean": 12.0, "sd": 3.0,
+                                    "min": 0.0, "max": 105.0}}},
+         "population.sledai.integer", "whole number"),
+        ({"population": {"sledai": {"distribution": "normal", "mean": 12.0, "sd": 3.0,
+                                    "integer": True, "max": 105.0}}},
+         "population.sledai.min", "min >= 0"),
+        ({"population": {"sledai": {"distribution": "normal", "mean": 12.0, "sd": 3.0,
+                                    "integer": True, "min": 0.0, "max": 300.0}}},
+         "population.sledai.max", "max <= 105"),
+        ({"population": {"sledai": {"distribution": "fixed", "value": 120.0, "integer": True}}},
+         "population.sledai.value", "0 to 105"),
+    ],
+)
+def test_binomial_scores_need_sledai_scores_at_baseline(
+    overrides: dict, key: str, expected: str
+) -> None:
+    from cohortsim.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError) as error:
+        lupus_trial(**overrides)
+    assert error.value.key == key
+    assert expected in str(error.value)
