@@ -16,7 +16,7 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
     u, mean, size = np.broadcast_arrays(
         np.asarray(uniform, float), np.asarray(mean, float), np.asarray(size, float)
     )
-    if u.size > 64 and _constant(mean) and _constant(size):
+    if u.size > 64 and _constant_number(mean) and _constant_number(size):
         return _count_quantile_by_table(u, mean.flat[0], size.flat[0])
     out = np.zeros(u.shape)
     poisson = ~np.isfinite(size)
@@ -46,7 +46,8 @@ def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> n
     return flat_out.reshape(u.shape)
 
 
-def _constant(x: np.ndarray) -> bool:
+def _constant_number(x: np.ndarray) -> bool:
+    """Every entry equals the first, which is not NaN (inf allowed: a Poisson size)."""
     first = x.flat[0]
     return bool(np.isfinite(first) or np.isinf(first)) and bool(np.all(x == first))
 

@@ -60,8 +60,9 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         help=(
-            "processes computing in all: this one and N − 1 spawned workers (results do not "
-            "depend on it; default 1)"
+            "processes computing in all — locally this one and N − 1 spawned workers; with "
+            "--executor dask, the local cluster's workers (results do not depend on it; "
+            "default 1)"
         ),
     )
 
