@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -184,9 +184,10 @@ class CalibrationResult:
     values with a different choice in another arm."""
 
     def point(self) -> dict[str, float]:
-        """The calibrated file's ``[disease]`` values by key: the representative posterior draw
-        for the ABC block (its parameters jointly reproduce the reported figures), the posterior
-        median for every other parameter."""
+        """The calibrated file's ``[disease]`` values by key: for the ABC block the centre of the
+        best-fitting posterior draws (:func:`cohortsim.calibration.abc.representative_point`;
+        it jointly reproduces the reported figures), the posterior median for every other
+        parameter."""
         return {s.key: self.abc_point.get(s.key, s.median) for s in self.summaries}
 
     def summary(self) -> str:
@@ -329,7 +330,8 @@ def _coordinates_to_disease(coords: np.ndarray, names: tuple[str, ...]) -> dict[
 def _abc_batch(job: _AbcJob) -> np.ndarray:
     """One engine run: the summaries of the pilots simulated with the job's parameter values."""
     arm = single_arm(job.scenario)
-    relapse = {} if job.rate is None else {RATE: job.rate, FRAILTY: job.theta}
+    # rate and theta are set together (_AbcSimulator.__call__).
+    relapse = {} if job.rate is None else {RATE: job.rate, FRAILTY: cast(float, job.theta)}
     scenario = variant(
         job.scenario,
         disease=relapse,

@@ -6,8 +6,9 @@ Layout (``docs/calibration.md``, "The calibrated file")::
                              diagnostics, identified / unidentified parameters, priors
     [calibration.reconstruction]
                              follow-up reconstruction draws, one row per posterior draw
-    [disease]                point estimates in the scenario's disease layout: the representative
-                             posterior draw for the ABC block, posterior medians for the rest;
+    [disease]                point estimates in the scenario's disease layout: the centre of the
+                             best-fitting posterior draws for the ABC block, posterior medians
+                             for the rest, and the SLEDAI-2K visit distribution;
                              the only table a scenario's ``parameters_from`` reads
     [posterior]
     parameters = ["response.probability_complete", ...]   dotted keys relative to the arm's
@@ -357,8 +358,8 @@ def calibrated_file_text(
         "# Calibrated disease parameters, written by `cohortsim calibrate` (do not edit by hand).\n"
         f"# Regenerate: {command}\n"
         "# [disease] holds the point estimates (what `parameters_from` merges into an arm): for\n"
-        "# the ABC block the posterior draw whose expected pilot best matches the reported\n"
-        "# figures, posterior medians otherwise; [calibration.diagnostics.point] says which.\n"
+        "# the ABC block the centre of the posterior draws whose expected pilots best match the\n"
+        "# reported figures, posterior medians otherwise ([calibration.diagnostics.point]).\n"
         "# [posterior] holds the draws (one row per draw; columns as in `parameters`).\n"
         "# Layout and method: docs/calibration.md\n"
     )
