@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def count_quantile(uniform: np.ndarray, mean: np.ndarray, size: np.ndarray) -> np.ndarray:
+def count_quantile(
+    uniform: np.ndarray, mean: np.ndarray, size: np.ndarray | float
+) -> np.ndarray:
     """Quantile of the negative binomial with ``mean`` and size ``size`` (``inf`` = Poisson) at
     ``uniform``: the smallest integer ``j`` with ``CDF(j) ≥ u``.
 

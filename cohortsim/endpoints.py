@@ -34,6 +34,7 @@ The endpoints, and the rules that define them (``docs/planning.md`` repeats them
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import cast
 
 import numpy as np
 
@@ -365,26 +366,32 @@ def responders(
     e = endpoints
     if e.assessment is None:
         raise ValueError("these endpoints were derived without an assessment visit")
+    # The assessment fields are set together (derive_endpoints): arrays from here on.
 
     def rule(value: np.ndarray, relapsed: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             if kind == "remission":
                 return value == 0
-            ok = value <= e.baseline_sledai - sledai_reduction
+            ok = value <= cast(np.ndarray, e.baseline_sledai) - sledai_reduction
         return ok & ~relapsed if require_no_relapse else ok
 
     if kind not in ("sri4", "remission"):
         raise ValueError(f"kind must be 'sri4' or 'remission', got {kind!r}")
     assessed = e.assessment == ASSESSED
     missing_now = e.assessment == MISSING
-    response = assessed & rule(e.sledai, e.relapse_by_assessment)
+    response = assessed & rule(
+        cast(np.ndarray, e.sledai), cast(np.ndarray, e.relapse_by_assessment)
+    )
     if missing == "non_responder":
         mask = assessed | missing_now
     elif missing == "exclude":
         mask = assessed
     elif missing == "locf":
         mask = assessed | missing_now
-        response = response | (missing_now & rule(e.sledai_carried, e.relapse_by_carried))
+        response = response | (
+            missing_now
+            & rule(cast(np.ndarray, e.sledai_carried), cast(np.ndarray, e.relapse_by_carried))
+        )
     else:
         raise ValueError(f"missing must be non_responder, exclude or locf, got {missing!r}")
     return BinaryOutcome(response=response & mask, mask=mask & e.included)
@@ -412,15 +419,17 @@ def sledai_change(endpoints: PatientEndpoints, missing: str = "exclude") -> Chan
     e = endpoints
     if e.assessment is None:
         raise ValueError("these endpoints were derived without an assessment visit")
+    # The assessment fields are set together (derive_endpoints): arrays from here on.
+    baseline = cast(np.ndarray, e.baseline_sledai)
     assessed = e.assessment == ASSESSED
-    value = np.where(assessed, e.sledai, np.nan)
+    value = np.where(assessed, cast(np.ndarray, e.sledai), np.nan)
     if missing == "locf":
         carried = e.assessment == MISSING
-        value = np.where(carried, e.sledai_carried, value)
+        value = np.where(carried, cast(np.ndarray, e.sledai_carried), value)
         mask = assessed | carried
     elif missing == "exclude":
         mask = assessed
     else:
         raise ValueError(f"missing must be exclude or locf, got {missing!r}")
-    change = np.where(mask, value - e.baseline_sledai, np.nan)
-    return ChangeOutcome(change=change, baseline=e.baseline_sledai, mask=mask & e.included)
+    change = np.where(mask, value - baseline, np.nan)
+    return ChangeOutcome(change=change, baseline=baseline, mask=mask & e.included)

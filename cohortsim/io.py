@@ -72,7 +72,9 @@ RUN_SPECIFIC_MANIFEST_KEYS: tuple[str, ...] = ("run",)
 """Manifest keys that describe one execution (timing, host, workers, timestamps), not the data;
 :func:`datasets_equal` ignores them. Callers put such facts under ``manifest["run"]``."""
 
-_RESERVED_MANIFEST_KEYS = ("format", "schema_version", "cohortsim_version", "identity", "tables")
+_RESERVED_MANIFEST_KEYS: tuple[str, ...] = (
+    "format", "schema_version", "cohortsim_version", "identity", "tables"
+)
 _RESERVED_MANIFEST_KEYS += ("shards",)
 _TMP_MARK = ".tmp-"
 

@@ -6,6 +6,8 @@ treatment start, broadcast against per-patient arrays.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from cohortsim.cohort import LatentCohort
@@ -29,7 +31,7 @@ def flare_state(
     others without it.
     """
     active = (onset <= t[..., None]) & (t[..., None] < resolved)
-    return active.any(axis=-1), np.where(active, rise, 0.0).sum(axis=-1)
+    return cast(np.ndarray, active.any(axis=-1)), np.where(active, rise, 0.0).sum(axis=-1)
 
 
 def sledai_at(

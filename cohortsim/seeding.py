@@ -19,6 +19,7 @@ smaller trial received: common random numbers across sample sizes.
 from __future__ import annotations
 
 import zlib
+from typing import cast
 
 import numpy as np
 
@@ -44,7 +45,8 @@ def generator(entropy: int, block: int, stream: str) -> np.random.Generator:
 
 def fresh_entropy() -> int:
     """New seed entropy from the operating system (printed and recorded by callers)."""
-    return int(np.random.SeedSequence().entropy) % (2**63)
+    # Without an entropy argument, SeedSequence draws an int from the OS.
+    return int(cast(int, np.random.SeedSequence().entropy)) % (2**63)
 
 
 def blocks_for(replicates: np.ndarray) -> np.ndarray:

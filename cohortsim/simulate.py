@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -54,10 +54,11 @@ def simulate_tables(
     tables = {}
     for name, cols in columns.items():
         cols = dict(cols)
-        rows = cols.pop("row").astype(np.int64)
+        # "row" and "patient_id" are always arrays (only covariate columns may be None).
+        rows = cast(np.ndarray, cols.pop("row")).astype(np.int64)
         cols["replicate"] = replicate_ids[rows]
         if name != "trials":
-            cols["arm"] = cohort.arm[rows, cols["patient_id"].astype(np.int64)]
+            cols["arm"] = cohort.arm[rows, cast(np.ndarray, cols["patient_id"]).astype(np.int64)]
         tables[name] = to_table(
             name,
             cols,

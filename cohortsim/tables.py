@@ -764,7 +764,8 @@ def months_to_dates(months: Any, start_date: date | str | np.datetime64) -> np.n
         month 0 being the start of ``start_date``.
     """
     m = np.asarray(months, dtype=np.float64)
-    start = np.datetime64(start_date, "D")
+    # NumPy's stubs lack the (datetime64, unit) overload that the runtime accepts.
+    start = np.datetime64(start_date, "D")  # type: ignore[call-overload]
     finite = np.isfinite(m)
     days = np.zeros(m.shape, dtype=np.int64)
     days[finite] = np.floor(m[finite] * DAYS_PER_MONTH).astype(np.int64)

@@ -21,6 +21,7 @@ two-sided for ``sides=2``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -165,6 +166,10 @@ def _check_fractions(information_fractions: Sequence[float]) -> np.ndarray:
     return t
 
 
+@overload
+def _futility_bounds(futility: None, efficacy: np.ndarray) -> None: ...
+@overload
+def _futility_bounds(futility: float | Sequence[float], efficacy: np.ndarray) -> np.ndarray: ...
 def _futility_bounds(
     futility: float | Sequence[float] | None, efficacy: np.ndarray
 ) -> np.ndarray | None:

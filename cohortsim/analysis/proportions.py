@@ -518,6 +518,13 @@ def binary_test_batch(
 def _cmh(tables: list[_Table], correction: bool, alternative: str, confidence: float) -> dict:
     """CMH chi-square and Mantel-Haenszel odds ratio with the Robins-Breslow-Greenland SE."""
     rows = tables[0].x1.shape[0] if tables else 0
+    dev: np.ndarray | float
+    var: np.ndarray | float
+    r_sum: np.ndarray | float
+    s_sum: np.ndarray | float
+    v_rr: np.ndarray | float
+    v_rs: np.ndarray | float
+    v_ss: np.ndarray | float
     dev = var = r_sum = s_sum = 0.0
     v_rr = v_rs = v_ss = 0.0
     informative = np.zeros(rows)

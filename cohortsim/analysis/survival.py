@@ -21,7 +21,8 @@ cancel in every result. ``alternative`` refers to the treatment hazard relative 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -289,7 +290,9 @@ def cox_ph(
 # --------------------------------------------------------------------------- shared arithmetic
 
 
-def _logrank_sums(rs: _RiskSets, rows: int) -> tuple[np.ndarray, ...]:
+def _logrank_sums(
+    rs: _RiskSets, rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-replicate O1, E1, V and total events from a risk-set summary."""
     n, d = rs.n, rs.d
     p1 = rs.n1 / n
@@ -665,6 +668,7 @@ def _sort_rows(
     if not everyone:
         same_as_next &= np.isfinite(t_sorted[:, 1:])  # the +inf block is excluded patients
     tied = bool(same_as_next.any())
+    code: np.ndarray
     if tied:
         # One int8 code carries both flags through a single gather.
         code = event.view(np.int8) | (group.view(np.int8) << 1)
@@ -687,7 +691,9 @@ def _sort_rows(
     )
 
 
-def _logrank_sums_untied(rows: _SortedRows) -> tuple[np.ndarray, ...]:
+def _logrank_sums_untied(
+    rows: _SortedRows,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """O1, E1, V and events per row when no two included times in a row are equal.
 
     Without ties the j-th sorted patient has exactly n - j patients at risk, so only the
@@ -811,14 +817,17 @@ Batch = tuple[object, object, object, object, object]
 them (``mask`` and ``strata`` may be None)."""
 
 
-def _sort_batch(blocks: list[Batch]) -> _SortedBatch:
+def _sort_batch(blocks: Sequence[Batch]) -> _SortedBatch:
     """Check and sort every block of a batch, each stratum on its own.
 
     The strata are the labels present among included patients anywhere in the batch.
     """
     checked = [_batch_inputs(*block) for block in blocks]
     if any(s is not None for *_, s in checked):
-        labels = np.unique(np.concatenate([np.unique(s[m]) for _, _, _, m, s in checked]))
+        # Strata are given for every block or for none (see logrank_cox_blocks).
+        labels = np.unique(
+            np.concatenate([np.unique(cast(np.ndarray, s)[m]) for _, _, _, m, s in checked])
+        )
         masks = [[m & (s == label) for label in labels] for _, _, _, m, s in checked]
     else:
         masks = [[m] for _, _, _, m, _ in checked]
@@ -984,7 +993,7 @@ def logrank_cox_batch(
 
 
 def logrank_cox_blocks(
-    blocks: list[Batch],
+    blocks: Sequence[Batch],
     alternative: str = "two-sided",
     confidence: float = 0.95,
     ties: str = "breslow",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -266,6 +267,8 @@ def statistic_rows(data: PilotData, target: Target, targets: TargetSet) -> list[
     q, kind = target.quantity, target.statistic
     reported = float(target.value) if not isinstance(target.value, tuple) else float("nan")
     values: np.ndarray
+    ok: np.ndarray
+    column: np.ndarray | str
 
     if kind == "event_times":
         return _event_time_rows(data, target)
@@ -275,7 +278,7 @@ def statistic_rows(data: PilotData, target: Target, targets: TargetSet) -> list[
         values = _summary(column, selected, kind)
     elif q == "follow_up_months":
         values = _summary(p[q], data.enrolled, kind)
-        ok = data.enrolled.any(axis=1)
+        ok = cast(np.ndarray, data.enrolled.any(axis=1))  # (R, N) -> (R,): an array
     elif q == "followed_12_months":
         values = np.sum(data.enrolled & (p["follow_up_months"] >= FOLLOWED_MONTHS), axis=1)
         ok = np.ones(len(values), dtype=bool)

@@ -27,6 +27,7 @@ out; the joint posterior of (λ, θ, reconstruction) is evaluated on a grid and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import special
@@ -42,7 +43,7 @@ DEFAULT_FRAILTY_PRIOR = LogNormal(0.5, 0.75)
 """Frailty variance θ: median 0.5 (the model's stated default), 95% between 0.115 and 2.2."""
 
 
-def log_survival(t: np.ndarray, rate: np.ndarray, theta: np.ndarray) -> np.ndarray:
+def log_survival(t: np.ndarray | float, rate: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """``log S(t)`` of the first relapse, marginal over the gamma frailty.
 
     Parameters
@@ -69,7 +70,7 @@ def log_survival(t: np.ndarray, rate: np.ndarray, theta: np.ndarray) -> np.ndarr
 
 
 def log_interval_probability(
-    a: np.ndarray, b: np.ndarray, rate: np.ndarray, theta: np.ndarray
+    a: np.ndarray | float, b: np.ndarray | float, rate: np.ndarray, theta: np.ndarray
 ) -> np.ndarray:
     """``log(S(a) − S(b))``: the first relapse began in ``(a, b]`` (months)."""
     log_a = log_survival(a, rate, theta)
@@ -127,7 +128,7 @@ def assignment_sums(weights: np.ndarray, eligible_events: np.ndarray, n_events: 
 def _sorted_assignment_sums(weight, m_sorted: np.ndarray, n_events: int) -> np.ndarray:
     """The recursion of :func:`assignment_sums` for patients already sorted by ``m``;
     ``weight(k)`` gives the k-th patient's weights."""
-    d: list[np.ndarray | float] = [1.0] + [0.0] * n_events
+    d = cast("list[np.ndarray | float]", [1.0] + [0.0] * n_events)
     for k in range(m_sorted.shape[-1]):
         w, mk = weight(k), m_sorted[..., k]
         for j in range(min(n_events, k + 1) - 1, -1, -1):

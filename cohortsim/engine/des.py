@@ -14,6 +14,7 @@ simulation clock), so both engines produce identical numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -81,7 +82,9 @@ class _Trial:
         """Wait until a calendar month (never backwards)."""
         return self.env.timeout(max(calendar_month - self.env.now, 0.0))
 
-    def _value(self, array: np.ndarray, patient: int) -> np.ndarray:
+    def _value(self, array: np.ndarray, patient: int) -> Any:
+        """The patient's entry of an ``(R, N, ...)`` cohort array: a NumPy scalar for an
+        ``(R, N)`` array, else an array."""
         return array[self.row, patient]
 
     # -- trial-level processes --------------------------------------------------------------------
@@ -140,7 +143,7 @@ class _Trial:
         p.children.append(self.env.process(self.flares(p)))
         max_fu = c.scenario.cutoff.max_follow_up_months
         # Competing ends, listed in the tie-break order shared with the vectorised engine.
-        candidates = [
+        candidates: list[float] = [
             self._value(c.dropout_month, i),
             self._value(c.death_month, i),
             np.inf if max_fu is None else np.float64(max_fu),
@@ -155,7 +158,8 @@ class _Trial:
         p.own_end, p.own_reason = float(end), int(reason)
         self._stop(p)
         self.ended += 1
-        self.own_end_calendar.append(p.enrol + end)
+        # ``end`` is a 0-d array (the rules work on arrays); plus a float it gives a float.
+        self.own_end_calendar.append(cast(float, p.enrol + end))
         if self.ended == c.n_patients and not self.everyone_done.triggered:
             self.everyone_done.succeed(max(self.own_end_calendar))
 
@@ -233,7 +237,10 @@ class _Trial:
             for k in range(c.n_flares):
                 if k > 0 and not relapse.recurrent:
                     return
-                onset = next_onset(relapse.hazard, relapse.clock, previous, units[k], frailty)
+                # A NumPy float or 0-d array (the rules work on arrays), used as a float.
+                onset = cast(
+                    float, next_onset(relapse.hazard, relapse.clock, previous, units[k], frailty)
+                )
                 if not np.isfinite(onset):
                     return
                 yield self._at(p.enrol + onset)
@@ -291,6 +298,8 @@ class _Trial:
             i = p.index
             if not p.enrol <= self.cut_month:
                 continue
+            own: np.ndarray | float
+            reason: np.ndarray | np.integer
             if not p.ended or p.own_reason < 0:
                 own, reason = own_end(
                     self._value(c.dropout_month, i),

@@ -1,6 +1,7 @@
 """Rules both engines share, written once so they cannot drift apart.
 
-Each function works on NumPy scalars or arrays alike, with the same floating-point operations.
+Each function works on NumPy scalars or arrays alike, with the same floating-point operations
+(hence ``np.ndarray | float`` arguments: ``np.float64`` is a ``float``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from cohortsim.hazards import Hazard
 def next_onset(
     hazard: Hazard,
     clock: str,
-    previous_resolution: np.ndarray,
-    unit_exponential: np.ndarray,
-    frailty: np.ndarray,
+    previous_resolution: np.ndarray | float,
+    unit_exponential: np.ndarray | float,
+    frailty: np.ndarray | float,
 ) -> np.ndarray:
     """Onset of the next flare, months since treatment start.
 
@@ -57,10 +58,10 @@ def next_onset_exponential(
 
 
 def own_end(
-    dropout: np.ndarray,
-    death: np.ndarray,
+    dropout: np.ndarray | float,
+    death: np.ndarray | float,
     max_follow_up: float,
-    months_left_in_study: np.ndarray,
+    months_left_in_study: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A patient's end of follow-up ignoring the data cut-off, and its reason code.
 
@@ -98,12 +99,12 @@ def own_end_month(
 
 
 def follow_up_at_cut(
-    own_end_month: np.ndarray,
-    own_reason: np.ndarray,
-    enrol_month: np.ndarray,
-    cutoff_month: np.ndarray,
-    administrative: np.ndarray,
-    first_event_month: np.ndarray,
+    own_end_month: np.ndarray | float,
+    own_reason: np.ndarray | np.integer,
+    enrol_month: np.ndarray | float,
+    cutoff_month: np.ndarray | float,
+    administrative: np.ndarray | np.bool_,
+    first_event_month: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Follow-up (months) and end reason once the data cut-off is known.
 
@@ -121,11 +122,11 @@ def follow_up_at_cut(
 
 
 def cut_follow_up(
-    own_end_month: np.ndarray,
-    enrol_month: np.ndarray,
-    cutoff_month: np.ndarray,
-    administrative: np.ndarray,
-    first_event_month: np.ndarray,
+    own_end_month: np.ndarray | float,
+    enrol_month: np.ndarray | float,
+    cutoff_month: np.ndarray | float,
+    administrative: np.ndarray | np.bool_,
+    first_event_month: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up of :func:`follow_up_at_cut`, and whether the cut-off ended it (so its
     reason is the cut-off); for callers that need no end reason."""

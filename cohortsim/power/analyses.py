@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 import numpy as np
 
@@ -125,6 +125,7 @@ def _binary(e: PatientEndpoints, c: Comparison, kind: str, a: Analysis) -> Endpo
     rd = tests.risk_difference_batch(
         outcome.response, group, mask, alternative=alternative, confidence=a.confidence
     )
+    test: tests.CMHBatchResult | tests.BinaryComparisonBatchResult
     if a.stratified:
         test = tests.cmh_batch(
             outcome.response, group, e.stratum, mask, alternative=alternative,
@@ -223,13 +224,20 @@ def _sledai_change(e: PatientEndpoints, c: Comparison, a: Analysis) -> EndpointR
     )
 
 
+class _RateTestOptions(TypedDict):
+    """Keyword arguments shared by the flare-rate tests."""
+
+    alternative: str
+    confidence: float
+
+
 def _flare_rate(e: PatientEndpoints, c: Comparison, a: Analysis) -> EndpointResult:
     included, group = _groups(e, c)
     with np.errstate(invalid="ignore"):
         mask = included & (e.exposure > 0)
     exposure = np.where(mask, e.exposure, 1.0)
     counts = np.where(mask, e.flares, 0.0)
-    kwargs = {
+    kwargs: _RateTestOptions = {
         "alternative": alternative_for("flare_rate", a.sides),
         "confidence": a.confidence,
     }

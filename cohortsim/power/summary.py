@@ -15,7 +15,7 @@ successes of each draw so that the assurance's Monte Carlo SE is computed over d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -162,7 +162,10 @@ class Tally:
                     "effect_measure": measure,
                     "mean_estimate": float(mean),
                     "effect": effect,
-                    "mean_se": float(s["se_sum"][i, j, k] / max(s["se_count"][i, j, k], 1)),
+                    # (one element: a NumPy float, typed as an array by NumPy's stubs)
+                    "mean_se": float(
+                        s["se_sum"][i, j, k] / max(cast(float, s["se_count"][i, j, k]), 1)
+                    ),
                     "events_meaning": EVENTS_MEANING[endpoint],
                     "expected_events": float(s["events_sum"][i, j, k] / count[i, j, k]),
                     "expected_n_analysed": float(s["analysed_sum"][i, j, k] / count[i, j, k]),

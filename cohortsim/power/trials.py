@@ -96,7 +96,7 @@ def _cohort(job: ChunkJob, n_max: int) -> tuple[LatentCohort, Columns | None, in
         return LatentCohort(job.scenario, job.entropy, replicates, n_patients=n_max), None, 0
     design = job.assurance
     per_draw = design.replicates_per_draw
-    variants = []
+    variants: list[Scenario] = []
     draw_rows: dict[str, list] = {"draw": [], "block": []}
     rejected = 0
     for block in np.unique(replicates // REPLICATES_PER_BLOCK):
@@ -256,7 +256,7 @@ def _analyse_size(  # type: ignore[no-untyped-def]
     job: ChunkJob,
     n: int,
     replicates: np.ndarray,
-    ep: PatientEndpoints,
+    ep: PatientEndpoints | EndpointBlocks,
     stop: np.ndarray,
     look: np.ndarray,
     stop_time: np.ndarray,

@@ -224,6 +224,7 @@ def _answer(result: PowerResult) -> list[str]:
                          "straddles the target): rerun with more replicates or `--mcse`.")
     else:
         top = answer.below
+        assert top is not None  # find_n: with no N reaching the target, below = the largest N
         lines.append(
             f"**No N on the grid reaches {a.target_power:.0%} power** for the primary endpoint "
             f"({LABELS[a.primary]}); the largest, N = {top.n_total}, has power {top.power:.3f}. "
@@ -317,6 +318,7 @@ def _checks(result: PowerResult) -> list[str]:
     for c in result.checks:
         lines += ["", f"**{LABELS[c.endpoint]}** — {c.method}. Inputs: {c.inputs}."]
         if c.required_events is not None:
+            assert result.scenario.analysis is not None  # run_power requires an analysis
             lines.append(f"Required events for {result.scenario.analysis.target_power:.0%} "
                          f"power: {c.required_events:.1f} (round up to "
                          f"{math.ceil(c.required_events)}).")

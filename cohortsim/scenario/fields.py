@@ -511,6 +511,7 @@ class Table(ValueType):
                 out[key.name] = key.normalise(value[key.name], ctx.child(key.name), partial=partial)
         if partial:
             return out
+        group: OneOf | None
         for group in self.one_of:
             given = [n for n in group.names if n in out]
             if len(given) > 1:
