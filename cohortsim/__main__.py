@@ -1,7 +1,5 @@
 """Allow ``python -m cohortsim``."""
 
-import sys
+from cohortsim.cli import entry_point
 
-from cohortsim.cli import main
-
-sys.exit(main())
+entry_point()

@@ -76,5 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m cohortsim``)."""
+    from cohortsim.allocator import keep_freed_memory
+
+    keep_freed_memory()
     sys.exit(main())

@@ -232,8 +232,8 @@ class LatentCohort:
             # One stratum: patient j is at position j % block of block j // block, so the
             # gather below is the block permutations laid end to end (same draws, same arms,
             # without the (R, N) index arrays and boolean masks of the general case).
-            u = self.draws.uniform("allocation/stratum/0", n_blocks, block)
-            order = np.argsort(u, axis=2).reshape(len(self.replicates), n_blocks * block)
+            order = self.draws.block_orders("allocation/stratum/0", n_blocks, block)
+            order = order.reshape(len(self.replicates), n_blocks * block)
             return pattern[order[:, : self.n_patients]]
         arm = np.zeros(self.shape, dtype=np.int8)
         for code in np.unique(self.stratum):
@@ -241,9 +241,7 @@ class LatentCohort:
             rank = np.cumsum(here, axis=1) - 1
             which_block, position = rank // block, rank % block
             # One random permutation of the pattern per block, per stratum.
-            order = np.argsort(
-                self.draws.uniform(f"allocation/stratum/{int(code)}", n_blocks, block), axis=2
-            )
+            order = self.draws.block_orders(f"allocation/stratum/{int(code)}", n_blocks, block)
             rows = np.broadcast_to(np.arange(len(self.replicates))[:, None], self.shape)
             chosen = order[rows, np.minimum(which_block, n_blocks - 1), position]
             arm[here] = pattern[chosen[here]]

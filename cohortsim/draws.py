@@ -30,6 +30,54 @@ def _exponential(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
     return rng.standard_exponential(shape)
 
 
+def _block_orders(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Stable ascending order, along axis 1, of the uniforms ``_uniform(rng, shape)`` would
+    return, without forming them.
+
+    ``random()`` is ``(x >> 11) · 2⁻⁵³`` of the generator's raw 64-bit outputs ``x`` (the same
+    outputs, in the same order, as ``random_raw``), so ``_uniform`` is ``1 − (x >> 11) · 2⁻⁵³``,
+    which ascends as ``(~x) >> 11 = (2⁵³ − 1) − (x >> 11)`` does, exactly. That 53-bit integer,
+    shifted left, has room for the position in its low bits: sorting the packed keys sorts the
+    uniforms with ties broken by position (a stable argsort), and the low bits are the order.
+    Integer keys let a block of 4 be sorted by a 5-comparator network on whole columns
+    (``minimum``/``maximum``) — NumPy's per-row sort of a 4-element row costs several times more.
+    """
+    block = shape[1]
+    bits = max(1, (block - 1).bit_length())
+    if 53 + bits > 64:
+        raise ValueError(f"blocks of {block} are too large for packed sort keys")
+    keys = rng.bit_generator.random_raw(shape)
+    assert isinstance(keys, np.ndarray)
+    np.invert(keys, out=keys)
+    keys >>= np.uint64(11)
+    keys <<= np.uint64(bits)
+    keys |= np.arange(block, dtype=np.uint64).reshape(1, block, *([1] * (len(shape) - 2)))
+    if block == 4:
+        _sort_four(keys)
+    elif block == 2:
+        _compare_exchange(keys[:, 0], keys[:, 1], np.empty_like(keys[:, 0]))
+    else:
+        keys.sort(axis=1)
+    keys &= np.uint64((1 << bits) - 1)
+    return keys.astype(np.int16)
+
+
+def _compare_exchange(low: np.ndarray, high: np.ndarray, scratch: np.ndarray) -> None:
+    """Put the elementwise minimum in ``low`` and maximum in ``high``, in place."""
+    np.minimum(low, high, out=scratch)
+    np.maximum(low, high, out=high)
+    low[...] = scratch
+
+
+def _sort_four(keys: np.ndarray) -> None:
+    """Sort distinct keys along axis 1 (length 4) in place with the optimal 5-comparator
+    network (Knuth, TAOCP vol. 3, §5.3.4): (0,1), (2,3), (0,2), (1,3), (1,2)."""
+    columns = [keys[:, i] for i in range(4)]
+    scratch = np.empty_like(columns[0])
+    for i, j in ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2)):
+        _compare_exchange(columns[i], columns[j], scratch)
+
+
 def _as_slice(index: np.ndarray) -> slice | np.ndarray:
     """``index`` as a slice when it is a run of consecutive integers, else unchanged."""
     if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
@@ -62,9 +110,11 @@ class DrawSource:
             for block in np.unique(self._blocks)
         ]
 
-    def _draw(self, stream: str, shape: tuple[int, ...], sampler: Sampler) -> np.ndarray:
+    def _draw(
+        self, stream: str, shape: tuple[int, ...], sampler: Sampler, dtype: type = np.float64
+    ) -> np.ndarray:
         """Array of shape ``(len(replicates), *shape)``; generated as ``(*shape, block)``."""
-        out = np.empty((len(self.replicates), *shape))
+        out = np.empty((len(self.replicates), *shape), dtype=dtype)
         for block, here, rows in self._layout:
             rng = generator(self.entropy, block, stream)
             values = sampler(rng, (*shape, REPLICATES_PER_BLOCK))
@@ -83,3 +133,10 @@ class DrawSource:
     def exponential(self, stream: str, *shape: int) -> np.ndarray:
         """Unit exponentials."""
         return self._draw(stream, shape, _exponential)
+
+    def block_orders(self, stream: str, n_blocks: int, block: int) -> np.ndarray:
+        """Random orders of ``0 … block − 1``, shape ``(len(replicates), n_blocks, block)``:
+        exactly ``np.argsort(self.uniform(stream, n_blocks, block), axis=2, kind="stable")``
+        (same stream, same numbers), computed from packed integer keys (:func:`_block_orders`).
+        """
+        return self._draw(stream, (n_blocks, block), _block_orders, np.int16)

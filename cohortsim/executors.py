@@ -65,7 +65,7 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
     pool = ProcessPoolExecutor(
         max_workers=min(workers - 1, len(jobs) - 1),
         mp_context=get_context("spawn"),
-        initializer=_ignore_interrupts,
+        initializer=_start_worker,
     )
     try:
         futures = [pool.submit(function, job) for job in jobs]
@@ -95,10 +95,14 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore_interrupts() -> None:
-    """Spawned workers ignore Ctrl-C: the parent gets it, cancels the queued jobs and lets the
-    running ones finish, instead of every worker dying mid-shard with its own traceback."""
+def _start_worker() -> None:
+    """Set up a spawned worker: it ignores Ctrl-C (the parent gets it, cancels the queued jobs
+    and lets the running ones finish, instead of every worker dying mid-shard with its own
+    traceback), and reuses freed array memory as the command-line process does."""
+    from cohortsim.allocator import keep_freed_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 def _run_dask(

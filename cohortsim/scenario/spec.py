@@ -344,7 +344,7 @@ RANDOMISATION = Table(
         Key("method", Choice(("permuted_block", "simple")), "permuted_block", "allocation method"),
         Key(
             "block_size",
-            Int("a block size", "patients", ge=1),
+            Int("a block size", "patients", ge=1, le=2048),
             Computed("2 × sum of arm allocations"),
             "permuted-block size; a multiple of the sum of allocations",
             only_if=("method", ("permuted_block",)),
