@@ -114,7 +114,7 @@ class DrawSource:
         self, stream: str, shape: tuple[int, ...], sampler: Sampler, dtype: type = np.float64
     ) -> np.ndarray:
         """Array of shape ``(len(replicates), *shape)``; generated as ``(*shape, block)``."""
-        out = np.empty((len(self.replicates), *shape), dtype=dtype)
+        out: np.ndarray = np.empty((len(self.replicates), *shape), dtype=dtype)
         for block, here, rows in self._layout:
             rng = generator(self.entropy, block, stream)
             values = sampler(rng, (*shape, REPLICATES_PER_BLOCK))

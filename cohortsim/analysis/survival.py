@@ -423,7 +423,9 @@ def _untied_terms(rows: _SortedRows) -> tuple[np.ndarray, ...]:
     flat = np.flatnonzero(ev)  # events row by row, in time order within a row
     r = np.repeat(np.arange(replicates), per_row)
     n1 = rows.trt_at_risk().ravel()[flat]
-    n0 = (rows.n[r, 0] - (flat - r * cols)) - n1
+    # n - column = (n + row · cols) - flat position; repeat is a cheap 1-d gather.
+    n0 = np.repeat(rows.n[:, 0] + np.arange(replicates) * cols, per_row) - flat
+    n0 -= n1
     return r, n0.astype(float), n1.astype(float), per_row
 
 
@@ -610,6 +612,9 @@ class _SortedRows:
     Attributes
     ----------
     time : (replicates, patients) float
+        The sorted times; for rows sorted by packed keys (see :func:`_sort_rows`) the times with
+        their two lowest mantissa bits cleared, which are equal exactly where the times are
+        (such rows have no near-equal times): all that the risk sets use them for.
     code : (replicates, patients) int8
         Bit 0 = event, bit 1 = treatment arm (0 for excluded patients).
     n, n1 : (replicates, 1) int
@@ -618,13 +623,27 @@ class _SortedRows:
         Any two included patients of a row share a time.
     """
 
-    __slots__ = ("_trt_at_risk", "code", "n", "n1", "tied", "time")
+    __slots__ = ("_keys", "_time", "_trt_at_risk", "code", "n", "n1", "tied")
 
     def __init__(
-        self, time: np.ndarray, code: np.ndarray, n: np.ndarray, n1: np.ndarray, tied: bool
+        self,
+        time: np.ndarray | None,
+        code: np.ndarray,
+        n: np.ndarray,
+        n1: np.ndarray,
+        tied: bool,
+        keys: np.ndarray | None = None,
     ) -> None:
-        self.time, self.code, self.n, self.n1, self.tied = time, code, n, n1, tied
+        self._time, self._keys = time, keys
+        self.code, self.n, self.n1, self.tied = code, n, n1, tied
         self._trt_at_risk: np.ndarray | None = None
+
+    @property
+    def time(self) -> np.ndarray:
+        if self._time is None:
+            assert self._keys is not None
+            self._time = (self._keys & ~_CODE_BITS).view(np.float64)
+        return self._time
 
     def trt_at_risk(self) -> np.ndarray:
         """(replicates, patients) int32: treatment-arm patients not yet passed at each sorted
@@ -640,6 +659,11 @@ class _SortedRows:
 
 
 _ONE = np.uint64(1)
+_CODE_BITS = np.uint64(3)
+# The bits of a non-negative double that order it, less the two lowest mantissa bits (where
+# the flags go) and the sign bit (set only by -0.0, which equals +0.0).
+_ORDER_BITS = np.uint64(0x7FFF_FFFF_FFFF_FFFC)
+_INF_KEY = np.float64(np.inf).view(np.uint64) & _ORDER_BITS
 
 
 def _sort_rows(
@@ -648,18 +672,52 @@ def _sort_rows(
     """Sort each row by time, carrying the event and arm flags along.
 
     Times are >= 0 (or +inf for excluded patients), so their bit patterns, read as unsigned
-    integers, sort as the times do, and shifted left by one they leave the lowest bit free for
-    a flag. Sorting such keys is several times cheaper than an argsort and a gather. With no
-    two included times of a row equal, one sort carrying the event flag and one carrying the
-    arm give the same order, so together they give each position's code; with ties the two
-    orders within a tied group may differ, and the rows are gathered by an argsort instead.
-    (The shift drops the sign bit: -0.0 sorts, and reads back, as +0.0, which compares equal.)
+    integers, sort as the times do. With the two lowest mantissa bits replaced by the flags
+    (bit 0 event, bit 1 arm), one integer sort of those keys orders the row and carries the
+    flags — several times cheaper than an argsort and gathers. It is exact whenever no two
+    included times of a row agree in all the other bits: distinct keys then order as the times
+    do. Such near-equal times (equal ones, or a few units in the last place apart) are rare
+    and are handled by :func:`_sort_rows_exact`, the two-sort/argsort path, which also
+    decides whether the row has real ties.
     """
     everyone = bool(mask.all())
     t = time if everyone else np.where(mask, time, np.inf)
     if not everyone:
         event = event & mask
         group = group & mask
+    code = event.view(np.uint8) | (group.view(np.uint8) << np.uint8(1))
+    keys = np.bitwise_and(np.ascontiguousarray(t).view(np.uint64), _ORDER_BITS)
+    np.bitwise_or(keys, code, out=keys)
+    keys.sort(axis=1)
+    order_bits = keys >> np.uint64(2)
+    near = order_bits[:, 1:] == order_bits[:, :-1]
+    if not everyone:
+        near &= order_bits[:, 1:] != (_INF_KEY >> np.uint64(2))  # excluded patients, last
+    if near.any():
+        return _sort_rows_exact(t, event, group, mask, everyone)
+    low = 0 if np.little_endian else 7  # the flags are in each key's lowest byte
+    flags = keys.view(np.uint8)[:, low::8] & np.uint8(3)
+    return _SortedRows(
+        time=None, code=flags.view(np.int8), n=_included(mask, everyone),
+        n1=np.count_nonzero(group, axis=1)[:, None], tied=False, keys=keys,
+    )
+
+
+def _included(mask: np.ndarray, everyone: bool) -> np.ndarray:
+    """(replicates, 1): patients included in each row."""
+    if everyone:
+        return np.full((mask.shape[0], 1), mask.shape[1], dtype=np.intp)
+    return np.count_nonzero(mask, axis=1)[:, None]
+
+
+def _sort_rows_exact(
+    t: np.ndarray, event: np.ndarray, group: np.ndarray, mask: np.ndarray, everyone: bool
+) -> _SortedRows:
+    """:func:`_sort_rows` for rows with near-equal times: exact times, shifted left by one, carry
+    one flag at a time through two sorts; with real ties the two orders within a tied group
+    may differ, and the rows are gathered by an argsort instead. (The shift drops the sign bit:
+    -0.0 sorts, and reads back, as +0.0, which compares equal.) ``event`` and ``group`` are
+    already masked."""
     bits = np.ascontiguousarray(t).view(np.uint64) << _ONE
     with_event = bits | event.astype(np.uint64)
     with_event.sort(axis=1)
@@ -676,18 +734,13 @@ def _sort_rows(
     else:
         bits |= group.astype(np.uint64)
         bits.sort(axis=1)
-        # The flag is the lowest bit of each key, i.e. of its first byte (little-endian) or
-        # last (big-endian).
         low = 0 if np.little_endian else 7
         code = with_event.view(np.uint8)[:, low::8] & np.uint8(1)
         code |= (bits.view(np.uint8)[:, low::8] & np.uint8(1)) << np.uint8(1)
         code = code.view(np.int8)
-    if everyone:
-        n = np.full((t.shape[0], 1), t.shape[1], dtype=np.intp)
-    else:
-        n = np.count_nonzero(mask, axis=1)[:, None]
     return _SortedRows(
-        time=t_sorted, code=code, n=n, n1=np.count_nonzero(group, axis=1)[:, None], tied=tied
+        time=t_sorted, code=code, n=_included(mask, everyone),
+        n1=np.count_nonzero(group, axis=1)[:, None], tied=tied,
     )
 
 

@@ -127,15 +127,20 @@ def cut_follow_up(
     cutoff_month: np.ndarray | float,
     administrative: np.ndarray | np.bool_,
     first_event_month: np.ndarray | float,
+    first_event_calendar: np.ndarray | float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up of :func:`follow_up_at_cut`, and whether the cut-off ended it (so its
-    reason is the cut-off); for callers that need no end reason."""
+    reason is the cut-off); for callers that need no end reason. ``first_event_calendar``, when
+    the caller has it, must be ``enrol_month + first_event_month`` (it is not recomputed)."""
     to_cut = cutoff_month - enrol_month
     # max(to_cut, the first event if it counted towards the cut) — written as a select on a mask
     # that is almost always False (the rounding case), which NumPy does several times faster
     # than one on the ~random "counted" mask; the same floats, NaN and inf included.
-    counted = enrol_month + first_event_month <= cutoff_month
+    if first_event_calendar is None:
+        first_event_calendar = enrol_month + first_event_month
+    counted = first_event_calendar <= cutoff_month
     later = counted & (first_event_month > to_cut)
-    to_cut = np.where(later, first_event_month, to_cut)
+    if np.any(later):
+        to_cut = np.where(later, first_event_month, to_cut)
     is_cut = administrative & (to_cut < own_end_month)
     return np.where(is_cut, to_cut, own_end_month), is_cut

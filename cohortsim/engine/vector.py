@@ -375,7 +375,9 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
     # Onsets within the patient's own follow-up (inf otherwise), as _flares with every flare
     # detected immediately: there the detection time is the onset.
     onsets = []
-    previous = np.zeros(cohort.shape)
+    # With exponential hazards a 0-d 0 serves as the first flare's "previous resolution" of
+    # everyone (0 + gap is gap exactly); other hazards index it per arm.
+    previous = np.zeros(() if exponential_rate is not None else cohort.shape)
     for k in range(cohort.n_flares):
         start = _flare_start(cohort, k, previous, exponential_rate, frailty, recurrent)
         live = start <= own_end_at
@@ -389,15 +391,19 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
         first = np.stack(onsets, axis=-1).min(axis=-1)
     else:
         first = onsets[0]
+    # Onsets are finite or +inf (never NaN: a NaN start is not <= own_end_at), and enrolment is
+    # finite or +inf, so the general path's where(isfinite(first), …, inf) selects change
+    # nothing here: the same floats from fewer passes.
     finite = np.isfinite(first)
-    first_calendar = np.where(finite, enrol + first, np.inf)
+    first_calendar = enrol + first
     cut, _, administrative = _cutoff(cohort, own_end_at, first_calendar)
 
     enrolled = enrol <= cut[:, None]
     follow_up, _ = cut_follow_up(
-        own_end_at, enrol, cut[:, None], administrative[:, None], np.where(finite, first, np.inf)
+        own_end_at, enrol, cut[:, None], administrative[:, None], first, first_calendar
     )
-    follow_up = np.where(enrolled, follow_up, np.nan)
+    if not enrolled.all():
+        follow_up = np.where(enrolled, follow_up, np.nan)
     # A flare is seen when it starts within follow-up (its detection is its onset).
     if len(onsets) == 1:
         onset = onsets[0]

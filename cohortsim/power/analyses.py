@@ -167,7 +167,7 @@ def _time_to_relapse(
     blocks = []
     for b in e.blocks if isinstance(e, EndpointBlocks) else (e,):
         mask, group = _groups(b, c)
-        time = np.where(mask, b.relapse_time, 0.0)
+        time = b.relapse_time if mask.all() else np.where(mask, b.relapse_time, 0.0)
         blocks.append((time, b.relapse_observed, group, mask, b.stratum if a.stratified else None))
     # One call sorts each trial once for both the test and the Cox fit.
     lr, cox = logrank_cox_blocks(
