@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.external import EXTERNAL_BENCHMARKS
 from benchmarks.measure import (
     SCENARIOS,
     best_of,
@@ -141,6 +142,7 @@ BENCHMARKS: dict[str, Callable[[bool], str]] = {
     "workers": workers,
     "memory": memory,
     **POWER_BENCHMARKS,
+    **EXTERNAL_BENCHMARKS,
 }
 
 

@@ -143,4 +143,4 @@ def cut_follow_up(
     if np.any(later):
         to_cut = np.where(later, first_event_month, to_cut)
     is_cut = administrative & (to_cut < own_end_month)
-    return np.where(is_cut, to_cut, own_end_month), is_cut
+    return np.where(is_cut, to_cut, own_end_month), np.asarray(is_cut)
