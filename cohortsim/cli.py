@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from cohortsim import __version__
 from cohortsim.commands import COMMANDS, load_command
 from cohortsim.errors import UsageError
-from cohortsim.io import OutputError
-from cohortsim.scenario import ScenarioError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+WORKER_MODULES = {"power": "cohortsim.power.runner", "simulate": "cohortsim.simulate"}
+"""What the spawned workers of each command import: their job functions' modules."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +58,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _prestart_workers(argv)
+    # Imported after the workers are on their way: these pull in pyarrow, SciPy and the
+    # scenario machinery (a few tenths of a second).
+    from cohortsim.executors import discard_prestarted_workers
+    from cohortsim.io import OutputError
+    from cohortsim.scenario import ScenarioError
+
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
@@ -73,6 +81,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        discard_prestarted_workers()
+
+
+def _prestart_workers(argv: list[str]) -> None:
+    """With ``--workers N`` (N > 1, local) on a command that runs jobs, start the N − 1 spawned
+    workers before anything heavy is imported (:func:`cohortsim.executors.prestart_local_workers`).
+    Options are read leniently here; the real parser judges them, and a run that ends before
+    using the workers stops them."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    module = WORKER_MODULES.get(command or "")
+    if module is None or {"-h", "--help"} & set(argv):
+        return
+    options = _Parser(add_help=False)  # raises instead of printing and exiting
+    options.add_argument("--workers", type=int, default=1)
+    options.add_argument("--executor", default="local")
+    try:
+        known, _ = options.parse_known_args(argv)
+    except (UsageError, argparse.ArgumentError):
+        return
+    if known.executor == "local" and known.workers > 1:
+        from cohortsim.executors import prestart_local_workers
+
+        prestart_local_workers(known.workers, [module])
 
 
 def entry_point() -> None:

@@ -52,8 +52,67 @@ def run_jobs(
         raise UsageError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
 
 
+_prestarted: tuple[int, ProcessPoolExecutor] | None = None
+"""Workers started ahead of the first jobs by :func:`prestart_local_workers`: (count, pool)."""
+
+
+def prestart_local_workers(workers: int, modules: Sequence[str] = ()) -> None:
+    """Start the ``workers − 1`` spawned workers of a coming local run now.
+
+    A spawned worker spends about half a second importing NumPy, SciPy and cohortsim before it
+    can take a job. Started when the command line has only parsed its options, the workers do
+    that while this process imports the same modules and loads the scenario, instead of after.
+    ``modules`` are imported by each worker as it starts. The next :func:`run_jobs` with the
+    same number of local workers uses them; :func:`discard_prestarted_workers` stops them if
+    none does. Results never depend on it.
+    """
+    global _prestarted
+    if workers <= 1 or _prestarted is not None:
+        return
+    pool = _new_pool(workers - 1, tuple(modules))
+    # The pool spawns a process per submitted job while it has fewer than max_workers: one
+    # trivial job each starts them all now.
+    for _ in range(workers - 1):
+        pool.submit(_ready)
+    _prestarted = (workers, pool)
+
+
+def discard_prestarted_workers() -> None:
+    """Stop workers started by :func:`prestart_local_workers` that no run has used."""
+    global _prestarted
+    if _prestarted is not None:
+        _prestarted[1].shutdown(wait=False, cancel_futures=True)
+        _prestarted = None
+
+
+def _ready() -> None:
+    """The job that makes the pool start a worker (its initializer does the work)."""
+
+
+def _new_pool(processes: int, modules: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    # spawn, not fork: the parent may hold threads (pyarrow, BLAS) that fork would copy mid-state.
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(modules,),
+    )
+
+
+def _local_pool(workers: int, jobs: int) -> ProcessPoolExecutor:
+    """The prestarted pool when it has the right size, else a new one."""
+    global _prestarted
+    if _prestarted is not None and _prestarted[0] == workers:
+        pool = _prestarted[1]
+        _prestarted = None
+        return pool
+    discard_prestarted_workers()
+    return _new_pool(min(workers - 1, jobs - 1))
+
+
 def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int) -> Iterator[Any]:
     if workers <= 1 or len(jobs) <= 1:
+        discard_prestarted_workers()
         for job in jobs:
             yield function(job)
         return
@@ -61,12 +120,7 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
     # first, about a second) and whenever it is not collecting results, it runs the earliest job
     # no worker has taken yet (a queued future that can still be cancelled). ``workers``
     # processes compute in all, and the parent is never left idle.
-    # spawn, not fork: the parent may hold threads (pyarrow, BLAS) that fork would copy mid-state.
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers - 1, len(jobs) - 1),
-        mp_context=get_context("spawn"),
-        initializer=_start_worker,
-    )
+    pool = _local_pool(workers, len(jobs))
     try:
         futures = [pool.submit(function, job) for job in jobs]
         outstanding: set[Future[Any]] = set(futures)
@@ -95,14 +149,19 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker() -> None:
+def _start_worker(modules: tuple[str, ...] = ()) -> None:
     """Set up a spawned worker: it ignores Ctrl-C (the parent gets it, cancels the queued jobs
     and lets the running ones finish, instead of every worker dying mid-shard with its own
-    traceback), and reuses freed array memory as the command-line process does."""
+    traceback), reuses freed array memory as the command-line process does, and imports
+    ``modules`` ahead of its first job."""
+    import importlib
+
     from cohortsim.allocator import keep_freed_memory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _run_dask(

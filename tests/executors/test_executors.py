@@ -57,3 +57,37 @@ def test_a_failing_job_stops_the_run_and_drops_queued_jobs(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="job 0 failed"):
         list(run_jobs(_fail_first_else_mark, jobs, workers=2))
     assert len(list(tmp_path.glob("done-*"))) < 15
+
+
+def _pid(_: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_prestarted_workers_take_the_next_run() -> None:
+    from cohortsim import executors
+
+    executors.prestart_local_workers(2, ["cohortsim.power.runner"])
+    assert executors._prestarted is not None
+    pool = executors._prestarted[1]
+    spawned = set(pool._processes)  # started now, before any job (private, but the point)
+    assert len(spawned) == 1
+    pids = set(run_jobs(_pid, list(range(40)), workers=2))
+    assert executors._prestarted is None  # used, then shut down with the run
+    assert pids <= spawned | {__import__("os").getpid()}
+
+
+def test_unused_prestarted_workers_are_stopped() -> None:
+    from cohortsim import executors
+
+    executors.prestart_local_workers(3)
+    assert executors._prestarted is not None
+    processes = list(executors._prestarted[1]._processes.values())
+    assert len(processes) == 2
+    # a run with another worker count (here: this process alone) does not use them
+    assert list(run_jobs(_square, [1, 2], workers=1)) == [1, 4]
+    assert executors._prestarted is None
+    for process in processes:
+        process.join(timeout=30)
+        assert not process.is_alive()

@@ -105,3 +105,29 @@ def test_existing_out_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["power", REFERENCE, "--replicates", "16", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_workers_started_early_give_the_same_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 2 starts the spawned worker before the scenario is even read (cli
+    _prestart_workers); the JSON is the one of --workers 1, and no worker outlives the run."""
+    from cohortsim import executors
+
+    args = ["power", str(REFERENCE), "--n", "60", "--replicates", "768", "--seed", "5", "--json"]
+    assert main([*args, "--workers", "1"]) == 0
+    one = capsys.readouterr().out
+    assert main([*args, "--workers", "2"]) == 0
+    assert capsys.readouterr().out == one
+    assert executors._prestarted is None
+
+
+def test_bad_input_with_workers_stops_the_early_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cohortsim import executors
+
+    out = tmp_path / "out"
+    code = main(["power", str(REFERENCE), "--set", "study.n_patients=-3", "--workers", "2",
+                 "--out", str(out)])
+    assert code == 2 and "n_patients" in capsys.readouterr().err
+    assert executors._prestarted is None
+    assert not out.exists() and not Path(f"{out}.partial").exists()
