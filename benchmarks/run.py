@@ -30,6 +30,7 @@ from benchmarks.measure import (
     table,
 )
 from benchmarks.power_bench import POWER_BENCHMARKS
+from cohortsim.allocator import keep_freed_memory
 from cohortsim.cohort import LatentCohort
 from cohortsim.engine import simulate_course_des, simulate_course_vector
 from cohortsim.io import DatasetStaging, RunIdentity
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         choices = ", ".join(BENCHMARKS)
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {choices}")
+    # In-process benchmarks run under the allocator settings of the command line.
+    keep_freed_memory()
     print(f"# cohortsim benchmarks ({'quick' if args.quick else 'full'})")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}\n")
