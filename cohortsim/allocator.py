@@ -15,7 +15,6 @@ should not change its host process's allocator unasked.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 MMAP_THRESHOLD_BYTES = 32 * 2**20
@@ -37,8 +36,9 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The running interpreter's own symbols include its C library's: no library search
+        # (ctypes.util.find_library runs ldconfig in a subprocess, ~20 ms per process).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

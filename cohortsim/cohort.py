@@ -16,12 +16,11 @@ import math
 from functools import cached_property
 
 import numpy as np
-from scipy import special
 
 from cohortsim.discrete import count_quantile
 from cohortsim.draws import DrawSource
 from cohortsim.hazards import Hazard, is_zero
-from cohortsim.lazy import stats
+from cohortsim.lazy import special, stats
 from cohortsim.scenario.types import (
     MANIFESTATIONS,
     STRATIFICATION_FACTORS,

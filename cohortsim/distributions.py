@@ -14,7 +14,8 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
+
+from cohortsim.lazy import special
 
 FloatArray = NDArray[np.float64]
 DistributionKind = Literal["normal", "lognormal", "gamma", "uniform", "fixed"]

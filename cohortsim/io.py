@@ -50,12 +50,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cohortsim import __version__
-from cohortsim.tables import SCHEMA_VERSION, TABLE_NAMES, read_provenance, schema_for
+from cohortsim.lazy import pa, pc, pq
+from cohortsim.provenance import SCHEMA_VERSION, TABLE_NAMES, read_provenance
 
 FORMAT = "cohortsim-dataset"
 """Value of ``manifest.json``'s ``format`` key: marks a directory as a cohortsim output."""
@@ -405,6 +403,8 @@ def _check_shard_tables(identity: RunIdentity, shard: int, tables: Mapping[str, 
             f"shard {shard}: expected tables {', '.join(TABLE_NAMES)}; "
             f"missing: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'}"
         )
+    from cohortsim.tables import schema_for  # imports pyarrow, which a shard's tables are
+
     replicates = identity.shard_replicates(shard)
     for name in TABLE_NAMES:
         table = tables[name]

@@ -43,19 +43,19 @@ import numpy as np
 import pyarrow as pa
 
 from cohortsim import __version__, course
+from cohortsim.provenance import (
+    REQUIRED_METADATA,
+    SCHEMA_VERSION,
+    TABLE_NAMES,
+    provenance,
+    read_provenance,
+)
+from cohortsim.provenance import metadata_key as _metadata_key
+from cohortsim.provenance import metadata_value as _metadata_value
 from cohortsim.scenario import types as scenario_types
-
-SCHEMA_VERSION = "1"
-"""Version of the output schemas; bumped whenever a column is added, removed or changes meaning."""
 
 DAYS_PER_MONTH = 365.25 / 12
 """Days in one month (the unit of time throughout cohortsim)."""
-
-METADATA_PREFIX = "cohortsim."
-"""Prefix of every provenance key in the Arrow schema metadata."""
-
-REQUIRED_METADATA: tuple[str, ...] = ("scenario_sha256", "seed_entropy", "engine", "start_date")
-"""Provenance keys (without prefix) that :func:`to_table` requires in its ``metadata``."""
 
 # --- fixed categories (code i = position i) ---------------------------------------------------
 
@@ -564,7 +564,8 @@ TRIALS = TableSpec(
 TABLES: Mapping[str, TableSpec] = {t.name: t for t in (PATIENTS, VISITS, EVENTS, TRIALS)}
 """All output tables by name, in the order they are documented and written."""
 
-TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+if tuple(TABLES) != TABLE_NAMES:  # declared twice (see cohortsim.provenance): must agree
+    raise AssertionError(f"cohortsim.provenance.TABLE_NAMES is not {tuple(TABLES)}")
 
 
 @dataclass(frozen=True)
@@ -642,56 +643,6 @@ def _spec(name: str) -> TableSpec:
         raise KeyError(f"unknown table {name!r}; the tables are {', '.join(TABLE_NAMES)}") from None
 
 
-def _metadata_key(key: str) -> str:
-    return key if key.startswith(METADATA_PREFIX) else METADATA_PREFIX + key
-
-
-def _metadata_value(value: Any) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode()
-    return str(value)
-
-
-def provenance(
-    *,
-    scenario_sha256: str,
-    seed_entropy: int | str,
-    engine: str,
-    start_date: date | str,
-    **extra: Any,
-) -> dict[str, str]:
-    """Build the provenance metadata that :func:`to_table` and :func:`schema_for` expect.
-
-    Parameters
-    ----------
-    scenario_sha256 : str
-        Hash of the resolved scenario.
-    seed_entropy : int or str
-        Entropy of the root ``SeedSequence`` (stored as a decimal string).
-    engine : str
-        Engine that produced the data (e.g. ``"simpy"`` or ``"vectorised"``).
-    start_date : datetime.date or str
-        Study start date (calendar month 0), ISO format.
-    **extra
-        Further keys, stored as strings under the ``cohortsim.`` prefix.
-
-    Returns
-    -------
-    dict of str to str
-        Keys with the ``cohortsim.`` prefix.
-    """
-    items = {
-        "scenario_sha256": scenario_sha256,
-        "seed_entropy": seed_entropy,
-        "engine": engine,
-        "start_date": start_date,
-        **extra,
-    }
-    return {_metadata_key(k): _metadata_value(v) for k, v in items.items()}
-
-
 def schema_for(name: str, metadata: Mapping[str, Any] | None = None) -> pa.Schema:
     """The Arrow schema of table ``name`` with provenance attached as schema metadata.
 
@@ -735,16 +686,6 @@ def schema_for(name: str, metadata: Mapping[str, Any] | None = None) -> pa.Schem
                 )
         meta.update(given)
     return pa.schema([c.field() for c in spec.columns], metadata=meta)
-
-
-def read_provenance(schema: pa.Schema) -> dict[str, str]:
-    """The ``cohortsim.*`` metadata of a schema, prefix removed (e.g. from ``pq.read_schema``)."""
-    out: dict[str, str] = {}
-    for key, value in (schema.metadata or {}).items():
-        k = key.decode()
-        if k.startswith(METADATA_PREFIX):
-            out[k[len(METADATA_PREFIX) :]] = value.decode()
-    return out
 
 
 def months_to_dates(months: Any, start_date: date | str | np.datetime64) -> np.ndarray:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import numpy as np
-from scipy import special
+
+from cohortsim.lazy import special
 
 Alternative = Literal["two-sided", "less", "greater"]
 

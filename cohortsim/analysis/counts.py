@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
 
-from cohortsim.lazy import stats
+from cohortsim.lazy import special, stats
 
 from ._common import (
     as_1d,

@@ -16,7 +16,8 @@ All functions broadcast over array arguments.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+
+from cohortsim.lazy import special
 
 __all__ = [
     "freedman_events",

@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
-from cohortsim.lazy import stats
+from cohortsim.lazy import special, stats
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy import special
 
 from cohortsim.calibration.priors import LogNormal, PowerLaw, Prior
+from cohortsim.lazy import special
 
 _VECTORS_PER_CHUNK = 128
 """Follow-up vectors per step of :func:`log_likelihood_grid` (bounds memory)."""

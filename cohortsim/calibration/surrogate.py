@@ -19,12 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from cohortsim.cohort import LatentCohort
 from cohortsim.course import Course
 from cohortsim.discrete import count_quantile
-from cohortsim.lazy import stats
+from cohortsim.lazy import special, stats
 from cohortsim.measurements import flare_state, marker_change, response_progress, sledai_at
 from cohortsim.scenario.types import Scenario
 

@@ -18,31 +18,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from cohortsim.lazy import pa, pq
 from cohortsim.power.sequential import STOPS
 
-REPLICATE_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
-    ("n_total", pa.int32(), "patients in the trial (the design's N)"),
-    ("replicate", pa.int64(), "simulated trial index (same streams at every N)"),
-    ("comparison", pa.dictionary(pa.int8(), pa.string()), "treatment arm compared with control"),
-    ("endpoint", pa.dictionary(pa.int8(), pa.string()), "endpoint analysed"),
-    ("estimate", pa.float64(), "treatment effect (summary.effect_measure; ratios on log scale)"),
-    ("se", pa.float64(), "standard error of the estimate"),
-    ("statistic", pa.float64(), "test statistic (as the test reports it)"),
-    ("pvalue", pa.float64(), "p-value (one-sided towards benefit when sides = 1)"),
-    ("ci_low", pa.float64(), "lower confidence limit of the estimate"),
-    ("ci_high", pa.float64(), "upper confidence limit of the estimate"),
-    ("rejected", pa.bool_(), "success: significant in the direction of benefit"),
-    ("significant", pa.bool_(), "significant in either direction"),
-    ("events", pa.float64(), "events behind the analysis (responders, relapses, flares, n)"),
-    ("n_analysed", pa.int64(), "patients in the analysis"),
-    ("duration_months", pa.float64(), "calendar month of the analysis (study duration)"),
-    ("look", pa.int8(), "analysis at which the trial ended (1-based; the final one if none)"),
-    ("stop", pa.dictionary(pa.int8(), pa.string()), "final, or stopped for efficacy/futility/harm"),
+REPLICATE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("n_total", "int32", "patients in the trial (the design's N)"),
+    ("replicate", "int64", "simulated trial index (same streams at every N)"),
+    ("comparison", "dictionary", "treatment arm compared with control"),
+    ("endpoint", "dictionary", "endpoint analysed"),
+    ("estimate", "float64", "treatment effect (summary.effect_measure; ratios on log scale)"),
+    ("se", "float64", "standard error of the estimate"),
+    ("statistic", "float64", "test statistic (as the test reports it)"),
+    ("pvalue", "float64", "p-value (one-sided towards benefit when sides = 1)"),
+    ("ci_low", "float64", "lower confidence limit of the estimate"),
+    ("ci_high", "float64", "upper confidence limit of the estimate"),
+    ("rejected", "bool_", "success: significant in the direction of benefit"),
+    ("significant", "bool_", "significant in either direction"),
+    ("events", "float64", "events behind the analysis (responders, relapses, flares, n)"),
+    ("n_analysed", "int64", "patients in the analysis"),
+    ("duration_months", "float64", "calendar month of the analysis (study duration)"),
+    ("look", "int8", "analysis at which the trial ended (1-based; the final one if none)"),
+    ("stop", "dictionary", "final, or stopped for efficacy/futility/harm"),
 )
-"""Columns of ``replicates.parquet``: name, type, meaning."""
+"""Columns of ``replicates.parquet``: name, Arrow type (a ``pyarrow`` type factory's name, or
+``"dictionary"`` for int8-coded strings) and meaning. Names, not types, so that importing this
+module does not import pyarrow."""
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    if kind == "dictionary":
+        return pa.dictionary(pa.int8(), pa.string())
+    return getattr(pa, kind)()
 
 
 def replicate_schema(
@@ -50,7 +57,8 @@ def replicate_schema(
 ) -> pa.Schema:
     """The schema of ``replicates.parquet`` (``assurance_replicates.parquet`` with a draw)."""
     fields = [
-        pa.field(name, kind, metadata={"meaning": doc}) for name, kind, doc in REPLICATE_COLUMNS
+        pa.field(name, _arrow_type(kind), metadata={"meaning": doc})
+        for name, kind, doc in REPLICATE_COLUMNS
     ]
     if with_draw:
         fields.append(pa.field("draw", pa.int64(), metadata={"meaning": "parameter draw"}))

@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cohortsim import __version__
 from cohortsim.analysis import GroupSequentialBoundaries
@@ -58,6 +56,7 @@ from cohortsim.io import (
     dumps_json,
     read_run_identity,
 )
+from cohortsim.lazy import pa, pq
 from cohortsim.power.analytic import AnalyticCheck, add_analytic_power, cross_checks
 from cohortsim.power.assurance import AssuranceDesign, assurance_design
 from cohortsim.power.output import (
@@ -71,9 +70,9 @@ from cohortsim.power.search import SampleSize, find_n
 from cohortsim.power.sequential import boundaries
 from cohortsim.power.summary import Tally, merge_assurance
 from cohortsim.power.trials import ChunkJob, ChunkResult, comparisons, run_chunk
+from cohortsim.provenance import provenance
 from cohortsim.scenario.types import Scenario
 from cohortsim.seeding import REPLICATES_PER_BLOCK, SEEDING_SCHEME
-from cohortsim.tables import provenance
 
 CELLS_PER_CHUNK = 2_000_000
 """Target size of a chunk in patient-array cells (replicates × patients × per-patient slots):

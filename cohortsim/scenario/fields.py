@@ -80,6 +80,11 @@ class ValueType:
     def normalise(self, value: Any, ctx: Ctx) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def normalise_default(self, value: Any, ctx: Ctx) -> Any:
+        """:meth:`normalise` for a key's default value (a type may skip checks that a test
+        makes once for every default, see :class:`DistributionType`)."""
+        return self.normalise(value, ctx)
+
     def allowed(self) -> str:
         """The allowed range, for the docs (empty when anything of the type is fine)."""
         return ""
@@ -440,6 +445,13 @@ class Key:
             return self.type.normalise(value, ctx, partial=partial or self.partial)
         return self.type.normalise(value, ctx)
 
+    def normalise_default(self, ctx: Ctx) -> Any:
+        """This key's default, normalised (a fresh copy: callers may change it)."""
+        value = copy.deepcopy(self.default)
+        if isinstance(self.type, Table | NamedTables):
+            return self.type.normalise(value, ctx, partial=self.partial)
+        return self.type.normalise_default(value, ctx)
+
 
 @dataclass(frozen=True)
 class OneOf:
@@ -550,7 +562,7 @@ class Table(ValueType):
                 sub.error("required key missing")
             if key.default is OPTIONAL or isinstance(key.default, Computed):
                 continue
-            result[key.name] = key.normalise(copy.deepcopy(key.default), sub)
+            result[key.name] = key.normalise_default(sub)
         for check in self.checks:
             check(result, ctx)
         return result

@@ -111,3 +111,33 @@ def test_spec_tables_all_have_meanings() -> None:
 
     for path, key, _table in walk(SCENARIO):
         assert key.meaning, path
+
+
+def _distribution_keys(table: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """Every key of the spec whose value is a distribution table, with its dotted path."""
+    from cohortsim.scenario.distribution_spec import DistributionType
+    from cohortsim.scenario.fields import NamedTables, Table
+
+    found = []
+    for key in table.keys:
+        here = (*path, key.name)
+        if isinstance(key.type, DistributionType):
+            found.append((".".join(here), key))
+        elif isinstance(key.type, Table):
+            found.extend(_distribution_keys(key.type, here))
+        elif isinstance(key.type, NamedTables):
+            found.extend(_distribution_keys(key.type.item, (*here, "<name>")))
+    return found
+
+
+def test_every_default_distribution_passes_the_probe_that_loading_skips() -> None:
+    """Loading fills default distributions without probing their quantiles (so it need not
+    import scipy.special); here each default gets the full check a user's table gets."""
+    from cohortsim.scenario.errors import Ctx
+
+    keys = _distribution_keys(SCENARIO)
+    assert len(keys) >= 6  # the population covariates at least
+    for dotted, key in keys:
+        ctx = Ctx("defaults", tuple(dotted.split(".")))
+        checked = key.type.normalise(dict(key.default), ctx)  # probes; raises if invalid
+        assert checked == key.normalise_default(ctx), dotted
