@@ -107,7 +107,8 @@ class DrawSource:
         self._layout = [
             (int(block), _as_slice(np.flatnonzero(self._blocks == block)),
              _as_slice(self._rows[self._blocks == block]))
-            for block in np.unique(self._blocks)
+            # sorted(set()) rather than np.unique, which imports numpy.ma (≈ 7 ms) on first use
+            for block in sorted(set(self._blocks.tolist()))
         ]
 
     def _draw(

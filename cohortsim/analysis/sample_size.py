@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cohortsim.lazy import special
+from cohortsim.analysis.normal import ndtr, normal_quantile
 
 __all__ = [
     "freedman_events",
@@ -39,14 +39,21 @@ def _z_alpha(alpha: float, sides: int) -> np.ndarray:
     a = np.asarray(alpha, dtype=float)
     if np.any((a <= 0) | (a >= 1)):
         raise ValueError("alpha must lie strictly between 0 and 1")
-    return -special.ndtri(a / sides)
+    return -_quantile(a / sides)
+
+
+def _quantile(p: np.ndarray) -> np.ndarray:
+    """Φ⁻¹ elementwise, the same doubles as ``scipy.special.ndtri`` (design parameters, a
+    handful of values: a loop over them is fine)."""
+    values = [normal_quantile(float(x)) for x in np.ravel(p)]
+    return np.asarray(values, dtype=float).reshape(np.shape(p))
 
 
 def _z_power(power: float) -> np.ndarray:
     p = np.asarray(power, dtype=float)
     if np.any((p <= 0) | (p >= 1)):
         raise ValueError("power must lie strictly between 0 and 1")
-    return special.ndtri(p)
+    return _quantile(p)
 
 
 def _positive(x: object, name: str) -> np.ndarray:
@@ -137,7 +144,7 @@ def schoenfeld_power(
     drift = np.sqrt(_positive(events, "events") * p * (1 - p)) * np.abs(
         np.log(_hazard_ratio(hazard_ratio))
     )
-    return special.ndtr(drift - _z_alpha(alpha, sides))[()]
+    return ndtr(drift - _z_alpha(alpha, sides))[()]
 
 
 def freedman_events(
@@ -187,7 +194,7 @@ def freedman_power(
     hr = _hazard_ratio(hazard_ratio)
     k = _positive(allocation, "allocation")
     drift = np.sqrt(k * _positive(events, "events")) * np.abs(1 - hr) / (1 + k * hr)
-    return special.ndtr(drift - _z_alpha(alpha, sides))[()]
+    return ndtr(drift - _z_alpha(alpha, sides))[()]
 
 
 def patients_from_events(events: float, prob_event: float) -> float | np.ndarray:
@@ -332,7 +339,7 @@ def two_proportions_power(
     """
     diff, sd_null, sd_alt = _proportions_terms(p_control, p_treatment, allocation)
     n = _positive(n_control, "n_control")
-    return special.ndtr((diff * np.sqrt(n) - _z_alpha(alpha, sides) * sd_null) / sd_alt)[()]
+    return ndtr((diff * np.sqrt(n) - _z_alpha(alpha, sides) * sd_null) / sd_alt)[()]
 
 
 # --------------------------------------------------------------------------- means
@@ -392,4 +399,4 @@ def two_means_power(
     d = np.abs(np.asarray(difference, dtype=float))
     k = _positive(allocation, "allocation")
     se = _positive(sd, "sd") * np.sqrt((1 + 1 / k) / _positive(n_control, "n_control"))
-    return special.ndtr(d / se - _z_alpha(alpha, sides))[()]
+    return ndtr(d / se - _z_alpha(alpha, sides))[()]

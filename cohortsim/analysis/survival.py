@@ -688,7 +688,9 @@ def _sort_rows(
     code = event.view(np.uint8) | (group.view(np.uint8) << np.uint8(1))
     keys = np.bitwise_and(np.ascontiguousarray(t).view(np.uint64), _ORDER_BITS)
     np.bitwise_or(keys, code, out=keys)
-    keys.sort(axis=1)
+    # Sorted as the doubles these bit patterns are (non-negative, finite or +inf): the same
+    # order as the unsigned integers, and NumPy's vectorised float sort is faster.
+    keys.view(np.float64).sort(axis=1)
     order_bits = keys >> np.uint64(2)
     near = order_bits[:, 1:] == order_bits[:, :-1]
     if not everyone:
