@@ -112,4 +112,15 @@ def entry_point() -> None:
     from cohortsim.allocator import keep_freed_memory
 
     keep_freed_memory()
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``cohortsim power ... --json | head``): no traceback. Output
+        # still buffered is dropped, as the reader wanted no more of it (Python's documented
+        # recipe: point stdout at devnull so that the flush at exit cannot fail again).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)

@@ -70,3 +70,18 @@ def test_loading_the_lupus_scenarios_imports_no_scipy_stats() -> None:
     )
     assert not loaded["scipy.stats"]
     assert not loaded["pandas"]
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    # `cohortsim power ... --json | head -1`: the reader is gone before the JSON is written.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cohortsim", "power", str(SCENARIOS / "reference_logrank.toml"),
+         "--n", "200", "--replicates", "256", "--seed", "3", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
