@@ -315,6 +315,17 @@ class LatentCohort:
     @cached_property
     def residual_fraction(self) -> np.ndarray:
         """Fraction of baseline SLEDAI activity left after response (0 for complete)."""
+        return self.residual_fraction_where(np.ones(self.shape, dtype=bool))
+
+    def residual_fraction_where(self, where: np.ndarray) -> np.ndarray:
+        """:attr:`residual_fraction` where ``where`` (an ``(R, N)`` mask) is true, NaN elsewhere.
+
+        The Beta quantile is evaluated only where ``where`` is true — for the visits table,
+        the patients with a visit after baseline — and elementwise, so every value is the same
+        as in the full array (which is used as is once it has been computed).
+        """
+        if "residual_fraction" in self.__dict__:
+            return np.where(where, self.residual_fraction, np.nan)
         u = self._u("response/residual")
         concentration = self._disease(lambda d: d.response.residual_concentration)
         partial = self._disease(lambda d: d.response.partial_residual_fraction)
@@ -327,9 +338,9 @@ class LatentCohort:
         a = mean * concentration
         b = np.maximum((1.0 - mean) * concentration, 1e-300)
         residual = np.where(mean >= 1.0, 1.0, 0.0)
-        drawn = (cls != 0) & (mean < 1.0)
+        drawn = (cls != 0) & (mean < 1.0) & where
         residual[drawn] = special.betaincinv(a[drawn], b[drawn], u[drawn])
-        return np.where(cls == 0, 0.0, residual)
+        return np.where(where, np.where(cls == 0, 0.0, residual), np.nan)
 
     def biomarker_patient_effect(self, marker: str) -> np.ndarray:
         """Patient deviation of the class change of ``marker`` (``proteinuria``, ``anti_dsdna``,

@@ -87,6 +87,13 @@ def marker_change(
     return early + (class_change + patient_effect - early_change) * progress
 
 
+def per_patient(x: np.ndarray, patient: np.ndarray) -> np.ndarray:
+    """``x[rows, patients]`` of an ``(R, N, …)`` array ``x``, for flat patient indices
+    ``patient = rows · N + patients``: one ``take`` by a single index (several times faster
+    than indexing with a tuple of index arrays; the same values)."""
+    return np.take(x.reshape(-1, *x.shape[2:]), patient, axis=0)
+
+
 class VisitMeasurer:
     """Evaluates the measurements of a cohort at given visits.
 
@@ -98,35 +105,78 @@ class VisitMeasurer:
     """
 
     def __init__(
-        self, cohort: LatentCohort, flare_onset: np.ndarray, flare_resolved: np.ndarray
+        self,
+        cohort: LatentCohort,
+        flare_onset: np.ndarray,
+        flare_resolved: np.ndarray,
+        residual_fraction: np.ndarray | None = None,
     ) -> None:
         self.cohort = cohort
         self.onset = flare_onset
         self.resolved = flare_resolved
+        # Patients with a flare slot that can have begun: only at their visits can a flare be
+        # under way (+inf, or NaN, is never ≤ a visit time).
+        self.flaring = np.any(flare_onset < np.inf, axis=-1)
+        self._residual = residual_fraction
+
+    @property
+    def residual_fraction(self) -> np.ndarray:
+        """``(R, N)`` residual SLEDAI fraction: the one given, else the cohort's."""
+        if self._residual is None:
+            self._residual = self.cohort.residual_fraction
+        return self._residual
 
     def _arm_value(self, getter, arm):  # type: ignore[no-untyped-def]
-        """``getter(disease)`` of each visit's arm (``arm``: the visits' arm indices)."""
+        """``getter(disease)`` of each visit's arm (``arm``: the visits' arm indices); a scalar
+        when every arm has the same value, bit for bit (which broadcasts to the same results)."""
         values = np.asarray([getter(a.disease) for a in self.cohort.arms], dtype=float)
+        if values.tobytes() == values[:1].tobytes() * len(values):
+            return values[0]
         return values[arm]
 
-    def measure(
-        self, rows: np.ndarray, patients: np.ndarray, t: np.ndarray, noise: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """Measurements at visits ``(rows[j], patients[j])`` at months ``t[j]``.
+    def flare_state(self, patient: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`flare_state` at visits of patients ``patient`` (flat indices into ``(R, N)``)
+        at months ``t``.
 
-        ``noise`` holds the visit's own draws: ``sledai`` uniforms and standard normals for
-        ``proteinuria``, ``anti_dsdna`` and ``treg``.
+        Evaluated only at the visits of patients with a flare (and at any non-finite ``t``);
+        elsewhere no flare is under way and the rise is 0, exactly what :func:`flare_state`
+        gives there. Each visit's values are computed by the same expression either way.
+        """
+        active = np.zeros(len(t), dtype=bool)
+        rise = np.zeros(len(t))
+        some = per_patient(self.flaring, patient) | ~np.isfinite(t)
+        if some.any():
+            flaring = patient[some]
+            active[some], rise[some] = flare_state(
+                t[some],
+                per_patient(self.onset, flaring),
+                per_patient(self.resolved, flaring),
+                per_patient(self.cohort.flare_sledai_rise, flaring),
+            )
+        return active, rise
+
+    def measure(
+        self, patient: np.ndarray, t: np.ndarray, noise: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Measurements at visits of patients ``patient`` at months ``t``.
+
+        ``patient`` holds flat indices into the cohort's ``(R, N)`` arrays (``row · N +
+        patient_id``). ``noise`` holds the visit's own draws: ``sledai`` uniforms and standard
+        normals for ``proteinuria``, ``anti_dsdna`` and ``treg``.
         """
         c = self.cohort
-        at = (rows, patients)
-        arm = c.arm[at]
-        cls = c.response_class[at].astype(np.int64)
-        progress = response_progress(t, c.time_to_response[at])
-        active, rise = flare_state(t, self.onset[at], self.resolved[at], c.flare_sledai_rise[at])
+
+        def at(x: np.ndarray) -> np.ndarray:
+            return per_patient(x, patient)
+
+        arm = at(c.arm)
+        cls = at(c.response_class).astype(np.int64)
+        progress = response_progress(t, at(c.time_to_response))
+        active, rise = self.flare_state(patient, t)
         sledai = sledai_at(
             noise["sledai"],
-            c.baseline_sledai[at],
-            c.residual_fraction[at],
+            at(c.baseline_sledai),
+            at(self.residual_fraction),
             progress,
             rise,
             self._arm_value(lambda d: d.sledai.visit_dispersion, arm),
@@ -134,9 +184,9 @@ class VisitMeasurer:
         )
         out: dict[str, np.ndarray] = {"sledai": sledai, "flare_active": active}
         baselines = {
-            "proteinuria": np.log(c.baseline_proteinuria[at]),
-            "anti_dsdna": np.log(c.baseline_anti_dsdna[at]),
-            "treg": c.baseline_treg[at],
+            "proteinuria": np.log(at(c.baseline_proteinuria)),
+            "anti_dsdna": np.log(at(c.baseline_anti_dsdna)),
+            "treg": at(c.baseline_treg),
         }
         for marker, base in baselines.items():
             change = marker_change(
@@ -147,7 +197,7 @@ class VisitMeasurer:
                 np.asarray(
                     [getattr(arm.disease, marker).class_change for arm in c.arms], dtype=float
                 )[arm, cls],
-                c.biomarker_patient_effect(marker)[at],
+                at(c.biomarker_patient_effect(marker)),
             )
             if marker == "proteinuria":
                 increase = self._arm_value(lambda d: d.relapse.proteinuria_log_increase, arm)
@@ -158,7 +208,7 @@ class VisitMeasurer:
                 + self._arm_value(lambda d, m=marker: getattr(d, m).visit_sd, arm) * noise[marker]
             )
             out[marker] = np.exp(value) if marker != "treg" else np.maximum(value, 0.0)
-        present = c.baseline_manifestations[at] & (t[..., None] < c.manifestation_resolution[at])
+        present = at(c.baseline_manifestations) & (t[..., None] < at(c.manifestation_resolution))
         present[..., MANIFESTATIONS.index("nephritis")] |= active
         for m, name in enumerate(MANIFESTATIONS):
             out[name] = present[..., m]

@@ -795,6 +795,13 @@ def _dictionary(
     column: Column, arr: np.ndarray, mask: np.ndarray | None, cats: tuple[str, ...]
 ) -> pa.Array:
     index_dtype = column.type.index_type.to_pandas_dtype()
+    if mask is None and arr.dtype.kind in "iu" and arr.size:
+        lowest, highest = arr.min(), arr.max()
+        if lowest >= 0 and highest < len(cats):
+            # Valid integer codes without nulls (the usual case): what the general path below
+            # gives, without its int64 copy and masks.
+            indices = pa.array(arr.astype(index_dtype, copy=False))
+            return pa.DictionaryArray.from_arrays(indices, pa.array(cats, type=pa.string()))
     if arr.dtype.kind in "US" or arr.dtype == object:
         # Labels: encode against the categories; None is null.
         if arr.dtype == object:
