@@ -486,6 +486,7 @@ def _fit_binary_cox(
     max_iter: int,
     tol: float,
     start: np.ndarray | None = None,
+    loglik: bool = True,
 ) -> _CoxFit:
     """Newton-Raphson for the log partial likelihood, vectorised over replicates.
 
@@ -570,7 +571,8 @@ def _fit_binary_cox(
     return _CoxFit(
         beta=np.where(estimable, beta, np.nan),
         se=se,
-        loglik=_loglik(terms, o1, beta),
+        # The maximised log-likelihood itself is a result only; the fit never needs it.
+        loglik=_loglik(terms, o1, beta) if loglik else np.full(rows, np.nan),
         converged=converged & estimable,
         iterations=iterations,
     )
@@ -995,9 +997,10 @@ def _cox_batch_sorted(
     max_iter: int,
     tol: float,
     logrank: LogrankBatchResult,
+    loglik: bool = True,
 ) -> CoxBatchResult:
     """The Cox fit of a sorted batch; ``logrank``, the same batch's log-rank result, supplies
-    O1, the events and the Peto start."""
+    O1, the events and the Peto start. ``loglik=False`` leaves the log-likelihood NaN."""
     if batch.n_strata == 1 and not batch.tied(0):
         parts, offset = [], 0
         for rows in batch.stratum(0):
@@ -1013,7 +1016,7 @@ def _cox_batch_sorted(
         terms = _pad_terms(_cox_terms(risk_sets, ties), batch.rows)
     # Whole numbers of events, hence the same floats however they were summed.
     o1 = np.asarray(logrank.observed_treatment, dtype=float)
-    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate)
+    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate, loglik)
     return CoxBatchResult(
         **_wald(fit.beta, fit.se, alternative, confidence),
         loglik=fit.loglik,
@@ -1055,6 +1058,7 @@ def logrank_cox_blocks(
     max_iter: int = 50,
     tol: float = 1e-10,
     fit_cox: bool = True,
+    loglik: bool = True,
 ) -> tuple[LogrankBatchResult, CoxBatchResult | None]:
     """:func:`logrank_cox_batch` of a batch given as consecutive blocks of replicates.
 
@@ -1067,6 +1071,10 @@ def logrank_cox_blocks(
         As for :func:`logrank_cox_batch`.
     fit_cox : bool
         False skips the Cox fit (returned as None).
+    loglik : bool
+        False skips evaluating the maximised log partial likelihood, which the fit itself does
+        not need: ``CoxBatchResult.loglik`` is then NaN (for callers that use only the
+        estimate, its SE and interval, such as ``power``).
 
     Returns
     -------
@@ -1083,4 +1091,4 @@ def logrank_cox_blocks(
     lr = _logrank_batch_sorted(batch, alternative, confidence)
     if not fit_cox:
         return lr, None
-    return lr, _cox_batch_sorted(batch, ties, alternative, confidence, max_iter, tol, lr)
+    return lr, _cox_batch_sorted(batch, ties, alternative, confidence, max_iter, tol, lr, loglik)

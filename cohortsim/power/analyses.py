@@ -175,6 +175,7 @@ def _time_to_relapse(
         alternative=alternative_for("time_to_relapse", a.sides),
         confidence=a.confidence,
         fit_cox=a.hazard_ratio_estimate == "cox",
+        loglik=False,  # only the estimate, SE and interval are reported
     )
     if cox is not None:
         # A diverging fit (e.g. no events in one arm) has no finite estimate: NaN, not a

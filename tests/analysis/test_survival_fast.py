@@ -257,3 +257,22 @@ def test_logrank_only_from_blocks(rng, make_survival):
     assert cox is None
     whole = sv.logrank_batch(data["time"], data["event"], data["group"], data["mask"])
     assert np.array_equal(_bits(lr.pvalue), _bits(whole.pvalue))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_skipping_the_loglik_changes_nothing_else(rng, make_survival, tied):
+    # power asks for loglik=False: the fit (estimate, SE, convergence, iterations) must be the
+    # same doubles, only the maximised log-likelihood is left out (NaN).
+    data = make_survival(rng, 60, 30, tied=tied)
+    full = logrank_cox_blocks(_blocks(data, [20, 40], with_strata=False))[1]
+    lean = logrank_cox_blocks(_blocks(data, [20, 40], with_strata=False), loglik=False)[1]
+    assert full is not None and lean is not None
+    assert np.isfinite(full.loglik).any() and np.isnan(lean.loglik).all()
+    for field in full.__dataclass_fields__:
+        if field == "loglik":
+            continue
+        x, y = getattr(full, field), getattr(lean, field)
+        if isinstance(x, np.ndarray):
+            assert np.array_equal(_bits(x), _bits(y)), field
+        else:
+            assert x == y, field
