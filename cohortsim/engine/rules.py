@@ -40,18 +40,25 @@ def next_onset_exponential(
     previous_resolution: np.ndarray,
     unit_exponential: np.ndarray,
     frailty: np.ndarray | None,
+    all_rates_positive: bool = False,
 ) -> np.ndarray:
     """:func:`next_onset` for exponential hazards given per patient, with the very same
     floating-point operations as the single-period :class:`PiecewiseConstantHazard` path
     (``0 + (h − 0)/λ`` is ``h/λ`` exactly), so results are identical to the last bit.
     ``frailty=None`` means a multiplier of 1 for everyone (``h / 1`` is ``h`` exactly).
-    A rate so small that ``h / λ`` overflows gives ``inf``: never, as it should."""
+    A rate so small that ``h / λ`` overflows gives ``inf``: never, as it should.
+    ``all_rates_positive=True`` tells that no rate is 0 (the caller checked the arms' rates,
+    which spares a pass over the per-patient ones)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scaled = unit_exponential if frailty is None else unit_exponential / frailty
         if clock == "gap":
             gap = scaled / rate_per_month
-            if not np.all(rate_per_month > 0):  # rate 0: never (x / 0 may be NaN)
-                gap = np.where(rate_per_month > 0, gap, np.inf)
+            if not all_rates_positive and not np.all(rate_per_month > 0):
+                gap = np.where(rate_per_month > 0, gap, np.inf)  # rate 0: never (x / 0: NaN)
+            if np.ndim(previous_resolution) == 0 and previous_resolution == 0.0:
+                # 0 + gap is gap to the last bit: gap is never -0.0 (a unit exponential, a
+                # frailty and a rate are >= +0), and NaN + 0 is NaN.
+                return np.asarray(gap)
             return previous_resolution + gap
         total = rate_per_month * previous_resolution + scaled
         return np.where(rate_per_month > 0, total / rate_per_month, np.inf)
@@ -93,6 +100,11 @@ def own_end_month(
     end = np.asarray(dropout, dtype=float)
     for candidate in (death, np.float64(max_follow_up), months_left_in_study):
         if np.ndim(candidate) == 0 and candidate == np.inf:
+            continue
+        if np.ndim(end) == 0 and end == np.inf and not np.isnan(candidate).any():
+            # where(candidate < inf, candidate, inf) is the candidate itself when it has no NaN
+            # (-inf < inf too): one cheap check instead of a compare and a select.
+            end = np.asarray(candidate, dtype=float)
             continue
         end = np.where(candidate < end, candidate, end)
     return end

@@ -36,16 +36,26 @@ from cohortsim.hazards import PiecewiseConstantHazard, is_zero
 from cohortsim.scenario.types import MANIFESTATIONS
 
 
+def _arm_exponential_rates(cohort: LatentCohort) -> list[float] | None:
+    """Each arm's relapse rate per month when every arm's hazard is exponential with one
+    clock, else None."""
+    relapses = [arm.disease.relapse for arm in cohort.arms]
+    rates = []
+    for r in relapses:
+        if not (isinstance(r.hazard, PiecewiseConstantHazard)
+                and len(r.hazard.rates_per_month) == 1):
+            return None
+        rates.append(r.hazard.rates_per_month[0])
+    return rates if len({r.clock for r in relapses}) == 1 else None
+
+
 def _exponential_rates(cohort: LatentCohort) -> np.ndarray | None:
     """Per-patient relapse rates when every arm's hazard is exponential with one clock, else
     None (then each arm's hazard is inverted on its own patients)."""
-    relapses = [arm.disease.relapse for arm in cohort.arms]
-    if len({r.clock for r in relapses}) != 1 or not all(
-        isinstance(r.hazard, PiecewiseConstantHazard) and len(r.hazard.rates_per_month) == 1
-        for r in relapses
-    ):
+    rates = _arm_exponential_rates(cohort)
+    if rates is None:
         return None
-    return _per_arm(cohort, lambda a: a.disease.relapse.hazard.rates_per_month[0])
+    return _arm_values(cohort, rates)
 
 
 class _NextVisit:
@@ -68,7 +78,13 @@ class _NextVisit:
 
 def _per_arm(cohort: LatentCohort, getter) -> np.ndarray:  # type: ignore[no-untyped-def]
     """An arm-level parameter per patient; a 0-d array (broadcasts) when all arms agree."""
-    values = np.asarray([getter(arm) for arm in cohort.arms], dtype=float)
+    return _arm_values(cohort, [getter(arm) for arm in cohort.arms])
+
+
+def _arm_values(cohort: LatentCohort, arm_values: list[float]) -> np.ndarray:
+    """Per patient, the value of their arm (``arm_values`` in the order of the arms); a 0-d
+    array (broadcasts) when all arms agree."""
+    values = np.asarray(arm_values, dtype=float)
     if np.all(values == values[0]):
         return values[0:1].reshape(())
     # Indexing with intp is several times faster than with the int8 codes themselves.
@@ -91,7 +107,10 @@ def _flare_start(
     units = cohort.relapse_units
     if exponential_rate is not None:
         clock = cohort.arms[0].disease.relapse.clock
-        start = next_onset_exponential(exponential_rate, clock, previous, units[..., k], frailty)
+        positive = all(rate > 0 for rate in _arm_exponential_rates(cohort) or ())
+        start = next_onset_exponential(
+            exponential_rate, clock, previous, units[..., k], frailty, positive
+        )
     else:
         start = np.full(cohort.shape, np.inf)
         for a, arm in enumerate(cohort.arms):
@@ -383,7 +402,12 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
     for k in range(cohort.n_flares):
         start = _flare_start(cohort, k, previous, exponential_rate, frailty, recurrent)
         live = start <= own_end_at
-        onsets.append(np.where(live, start, np.inf))
+        # where(live, start, inf), in place: _flare_start returns a fresh array (its entries
+        # where not live are not used below: the next "previous" is inf there).
+        onset = start if start.shape == cohort.shape else np.broadcast_to(start, cohort.shape)
+        onset = onset if onset.flags.writeable else onset.copy()
+        np.copyto(onset, np.inf, where=~live)
+        onsets.append(onset)
         if k + 1 < cohort.n_flares:
             previous = np.where(live, start + rescue, np.inf)
 
