@@ -150,9 +150,15 @@ def cut_follow_up(
     # than one on the ~random "counted" mask; the same floats, NaN and inf included.
     if first_event_calendar is None:
         first_event_calendar = enrol_month + first_event_month
-    counted = first_event_calendar <= cutoff_month
-    later = counted & (first_event_month > to_cut)
+    later = np.greater(first_event_month, to_cut)
+    later &= first_event_calendar <= cutoff_month  # counted towards the cut
     if np.any(later):
         to_cut = np.where(later, first_event_month, to_cut)
-    is_cut = administrative & (to_cut < own_end_month)
+    is_cut = np.less(to_cut, own_end_month)
+    if not np.all(administrative):  # usually every cut is administrative
+        is_cut = is_cut & administrative
+    if isinstance(to_cut, np.ndarray) and to_cut.shape == is_cut.shape:
+        # where(is_cut, to_cut, own_end) written into to_cut, an array of this call's own.
+        np.copyto(to_cut, own_end_month, where=~is_cut)
+        return to_cut, is_cut
     return np.where(is_cut, to_cut, own_end_month), np.asarray(is_cut)

@@ -71,11 +71,16 @@ class EndpointResult(NamedTuple):
 
 @dataclass(frozen=True)
 class Comparison:
-    """Treatment arm ``treatment`` (index) against control arm ``control`` (index)."""
+    """Treatment arm ``treatment`` (index) against control arm ``control`` (index).
+
+    ``only_arms``: the trial has no other arm, so every included patient is in the comparison
+    (which spares two passes over the patients per endpoint).
+    """
 
     name: str
     control: int
     treatment: int
+    only_arms: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,8 @@ def alternative_for(endpoint: str, sides: int) -> str:
 
 
 def _groups(e: PatientEndpoints, c: Comparison) -> tuple[np.ndarray, np.ndarray]:
+    if c.only_arms:
+        return e.included, e.arm == c.treatment
     in_comparison = e.included & ((e.arm == c.control) | (e.arm == c.treatment))
     return in_comparison, e.arm == c.treatment
 

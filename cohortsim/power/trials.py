@@ -59,7 +59,8 @@ def comparisons(scenario: Scenario) -> tuple[Comparison, ...]:
     a = scenario.analysis
     assert a is not None
     control = names.index(a.control_arm)
-    return tuple(Comparison(t, control, names.index(t)) for t in a.treatment_arms)
+    only = len(names) == 2
+    return tuple(Comparison(t, control, names.index(t), only) for t in a.treatment_arms)
 
 
 @dataclass(frozen=True)
