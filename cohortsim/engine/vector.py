@@ -218,13 +218,18 @@ def _cutoff(
             np.full(replicates, done_reason, dtype=np.int8),
             np.zeros(replicates, bool),
         )
-    times = np.stack([t for _, t in fired])
-    codes = np.array([c for c, _ in fired], dtype=np.int8)
-    which = np.argmin(times, axis=0) if rules.combine == "first" else np.argmax(times, axis=0)
-    rule_time = times[which, np.arange(replicates)]
+    if len(fired) == 1:  # one rule: it is the rule's time (no stacking, no arg-minimum)
+        rule_code, rule_time = fired[0]
+        rule_codes: np.ndarray | int = rule_code
+    else:
+        times = np.stack([t for _, t in fired])
+        codes = np.array([c for c, _ in fired], dtype=np.int8)
+        which = np.argmin(times, axis=0) if rules.combine == "first" else np.argmax(times, axis=0)
+        rule_time = times[which, np.arange(replicates)]
+        rule_codes = codes[which]
     administrative = rule_time < everyone_done
     cut = np.where(administrative, rule_time, everyone_done)
-    reason = np.where(administrative, codes[which], done_reason).astype(np.int8)
+    reason = np.where(administrative, rule_codes, done_reason).astype(np.int8)
     return cut, reason, administrative
 
 
@@ -425,10 +430,11 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
     cut, _, administrative = _cutoff(cohort, own_end_at, first_calendar)
 
     enrolled = enrol <= cut[:, None]
+    everyone_enrolled = bool(enrolled.all())
     follow_up, _ = cut_follow_up(
         own_end_at, enrol, cut[:, None], administrative[:, None], first, first_calendar
     )
-    if not enrolled.all():
+    if not everyone_enrolled:
         follow_up = np.where(enrolled, follow_up, np.nan)
     # A flare is seen when it starts within follow-up (its detection is its onset).
     if len(onsets) == 1:
@@ -437,7 +443,9 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
         # endpoints take from it, without building it: observed = enrolled & isfinite(first
         # detection), and the relapse time where(observed, first detection, follow_up), which is
         # the smaller of onset and follow-up (NaN, propagated, when not enrolled).
-        observed = (onset <= follow_up) & enrolled & finite
+        observed = (onset <= follow_up) & finite
+        if not everyone_enrolled:
+            observed &= enrolled
         relapse_time = np.minimum(onset, follow_up)
         flares = observed.astype(float)
     else:
