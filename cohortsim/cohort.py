@@ -228,12 +228,12 @@ class LatentCohort:
         n_blocks = -(-self.n_patients // block)
         pattern = pattern.astype(np.int8)
         if not randomisation.strata:
-            # One stratum: patient j is at position j % block of block j // block, so the
-            # gather below is the block permutations laid end to end (same draws, same arms,
-            # without the (R, N) index arrays and boolean masks of the general case).
-            order = self.draws.block_orders("allocation/stratum/0", n_blocks, block)
-            order = order.reshape(len(self.replicates), n_blocks * block)
-            return pattern[order[:, : self.n_patients]]
+            # One stratum: patient j is at position j % block of block j // block, so the arms
+            # are the permuted patterns laid end to end (same draws, same arms as the general
+            # case, without its (R, N) index arrays and boolean masks, or any order array).
+            arms = self.draws.block_values("allocation/stratum/0", n_blocks, block, pattern)
+            arms = arms.reshape(len(self.replicates), n_blocks * block)
+            return np.ascontiguousarray(arms[:, : self.n_patients])
         arm = np.zeros(self.shape, dtype=np.int8)
         for code in np.unique(self.stratum):
             here = self.stratum == code
