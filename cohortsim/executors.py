@@ -8,14 +8,14 @@ must be on a filesystem every worker can see.
 
 from __future__ import annotations
 
-import signal
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cohortsim.errors import UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 Job = TypeVar("Job")
 EXECUTORS = ("local", "dask")
@@ -90,6 +90,11 @@ def _ready() -> None:
 
 
 def _new_pool(processes: int, modules: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    # Imported here: concurrent.futures and multiprocessing (≈ 10 ms with logging, pickle and
+    # socket) are needed only when worker processes are started.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     # spawn, not fork: the parent may hold threads (pyarrow, BLAS) that fork would copy mid-state.
     return ProcessPoolExecutor(
         max_workers=processes,
@@ -120,6 +125,8 @@ def _run_local(function: Callable[[Job], Any], jobs: Sequence[Job], workers: int
     # first, about a second) and whenever it is not collecting results, it runs the earliest job
     # no worker has taken yet (a queued future that can still be cancelled). ``workers``
     # processes compute in all, and the parent is never left idle.
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     pool = _local_pool(workers, len(jobs))
     try:
         futures = [pool.submit(function, job) for job in jobs]
@@ -155,6 +162,7 @@ def _start_worker(modules: tuple[str, ...] = ()) -> None:
     traceback), reuses freed array memory as the command-line process does, and imports
     ``modules`` ahead of its first job."""
     import importlib
+    import signal
 
     from cohortsim.allocator import keep_freed_memory
 

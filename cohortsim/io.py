@@ -41,11 +41,10 @@ import json
 import math
 import os
 import shutil
-import uuid
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -131,7 +130,9 @@ def json_default(obj: Any) -> Any:
         return obj.value
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Decimal):
+    # A Decimal exists only once its module is imported (≈ 1 ms, not on a power run's path).
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(obj, decimal.Decimal):
         return str(obj)
     if isinstance(obj, pa.DataType):
         return str(obj)
@@ -168,6 +169,8 @@ def _json_hook(obj: Any) -> Any:
 
 
 def _tmp_name(path: Path) -> Path:
+    import uuid
+
     return path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
@@ -774,6 +777,8 @@ class DatasetStaging:
         target, staging = self.target, self.path
         aside: Path | None = None
         if os.path.lexists(target):
+            import uuid
+
             aside = target.with_name(f"{target.name}.replaced-{uuid.uuid4().hex[:8]}")
             os.rename(target, aside)
         try:

@@ -41,8 +41,6 @@ from cohortsim.io import SHARDS_DIR, staging_path
 from cohortsim.power import PowerSettings, run_power
 from cohortsim.power.runner import remove_shards
 from cohortsim.progress import Progress
-from cohortsim.report import power_curve, write_report
-from cohortsim.report.figures import LABELS
 
 MIN_N = 2
 
@@ -203,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"resumed {staging}: {result.shards_reused} shards reused, "
                   f"{result.shards_run} computed", file=sys.stderr)
         if staging is not None:
+            # The report (and its figure code) is imported only when there is one to write.
+            from cohortsim.report import power_curve, write_report
+
             power_curve(result, staging / "power_curve.png")
             write_report(result, staging / "report.md", command=_command(args, seed, replicates))
             _finish_out(staging, args.out)
@@ -240,6 +241,8 @@ def _command(args: argparse.Namespace, seed: int, replicates: int) -> str:
 
 
 def _print_summary(result: Any, args: argparse.Namespace) -> None:
+    from cohortsim.report.figures import LABELS
+
     a = result.scenario.analysis
     assurance = result.assurance is not None
     print(f"{result.scenario.study.name}: {result.replicates:,} trials per N, seed "

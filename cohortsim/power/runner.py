@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -433,6 +432,8 @@ def remove_shards(out: Path) -> None:
 
 
 def _run_metadata(settings: PowerSettings, replicates: int) -> dict[str, str]:
+    import platform  # ≈ 1 ms, and only a run that writes tables needs it
+
     return {
         "cohortsim.replicates": str(replicates),
         "cohortsim.workers": str(settings.workers),

@@ -12,12 +12,16 @@ dataclasses), :mod:`.load` (files, overrides, includes), :mod:`.canonical` (reso
 hash), :mod:`.docs` (``docs/scenarios.md``), :mod:`.types` (the dataclasses).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from cohortsim.scenario.canonical import canonical_json
-from cohortsim.scenario.docs import render_docs
 from cohortsim.scenario.errors import ScenarioError
 from cohortsim.scenario.load import load_scenario, scenario_from_dict
 from cohortsim.scenario.spec import accepted_keys
 from cohortsim.scenario.types import Scenario
+
+if TYPE_CHECKING:
+    from cohortsim.scenario.docs import render_docs
 
 __all__ = [
     "Scenario",
@@ -28,3 +32,11 @@ __all__ = [
     "render_docs",
     "scenario_from_dict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The docs renderer is imported on first use: loading a scenario does not need it.
+    if name in ("render_docs", "docs"):
+        docs = __import__("cohortsim.scenario.docs", fromlist=["render_docs"])
+        return docs if name == "docs" else docs.render_docs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
