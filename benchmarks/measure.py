@@ -36,8 +36,20 @@ class ProcessRun:
     stdout: str
 
 
+def _byte_compile() -> None:
+    """Compile cohortsim's sources to ``__pycache__`` once, as installing the package (or its
+    first run) does. Processes only read bytecode that exists: with ``PYTHONDONTWRITEBYTECODE``
+    set (as on the VM of docs/performance.md) and none compiled, every measured process would
+    recompile every module (≈ 60–80 ms), a cost no installed copy pays."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "cohortsim", quiet=1)
+
+
 def run_process(args: list[str]) -> ProcessRun:
-    """Run ``python -c``-style measured child: time it and read its peak memory."""
+    """Run ``python -c``-style measured child: time it and read its peak memory (cohortsim
+    byte-compiled first, see :func:`_byte_compile`)."""
+    _byte_compile()
     probe = (
         "import json, resource, subprocess, sys, time; "
         "start = time.perf_counter(); "
