@@ -21,6 +21,7 @@ cancel in every result. ``alternative`` refers to the treatment hazard relative 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
@@ -82,7 +83,17 @@ _NO_EVENTS = _RiskSets(np.zeros(0, dtype=np.intp), *(np.zeros(0) for _ in range(
 # --------------------------------------------------------------------------- input checks
 
 
+# Read as unsigned integers, the non-negative finite doubles are those below the bits of +inf
+# (all but -0.0, whose sign bit puts it above, with the negative numbers, inf and NaN).
+_INF_BITS = np.float64(np.inf).view(np.uint64)
+
+
 def _check_times(time: np.ndarray, included: np.ndarray) -> None:
+    # One pass settles the common case (see _INF_BITS); anything else, even a harmless -0.0,
+    # takes the checks below, which say what is wrong.
+    valid = time if included.all() else np.where(included, time, 0.0)
+    if valid.size == 0 or valid.view(np.uint64).max() < _INF_BITS:
+        return
     if np.any(included & ~np.isfinite(time)):
         raise ValueError("time must be finite for every included patient")
     if np.any(included & (time < 0)):
@@ -354,9 +365,9 @@ class _Padded(NamedTuple):
     a contiguous 2-D array are several times cheaper than ``np.bincount`` over flat terms.
     """
 
-    a: np.ndarray  # (Efron-weighted) control patients at risk
-    b: np.ndarray  # (Efron-weighted) treatment patients at risk
-    ratio: np.ndarray  # a / b (inf where b = 0)
+    a: np.ndarray  # (Efron-weighted) control patients at risk (float64, or uint16 if whole)
+    b: np.ndarray  # (Efron-weighted) treatment patients at risk (as ``a``)
+    ratio: np.ndarray  # a / b as float64 (inf where b = 0)
     w: np.ndarray | None  # weight, 0 on padding; None: every weight 1 and no padding
     unit: bool  # every real weight is 1 (Breslow without ties): the weights can be skipped
 
@@ -365,9 +376,11 @@ class _Padded(NamedTuple):
         with np.errstate(divide="ignore"):
             return _Padded(a, b, a / b, w, unit)
 
-    def rows(self, index: np.ndarray) -> _Padded:
-        w = None if self.w is None else self.w[index]
-        return _Padded(self.a[index], self.b[index], self.ratio[index], w, self.unit)
+    @property
+    def score_weights(self) -> np.ndarray | None:
+        """The weights :func:`_score_info` needs: None if every real weight is 1 (the padding
+        has p = 0, so its weight 0 changes nothing)."""
+        return None if self.unit else self.w
 
 
 def _padded(
@@ -414,19 +427,64 @@ def _untied_terms(rows: _SortedRows) -> tuple[np.ndarray, ...]:
     """The Cox terms of sorted rows without ties, flat: ``(row, n0, n1, per_row)``.
 
     Each event is its own risk set (Breslow and Efron agree): the j-th sorted patient has
-    ``n - j`` patients at risk, of whom ``trt_at_risk`` treated. The same terms as
-    ``_cox_terms(_risk_sets(rows), ties)``, without the detour.
+    ``n - j`` patients at risk, of whom ``trt_at_event`` treated. The same terms as
+    ``_cox_terms(_risk_sets(rows), ties)``, without the detour; the batch itself lays them out
+    directly with :func:`_untied_padded`.
     """
-    replicates, cols = rows.code.shape
-    ev = (rows.code & 1).view(bool)
-    per_row = np.count_nonzero(ev, axis=1)
-    flat = np.flatnonzero(ev)  # events row by row, in time order within a row
-    r = np.repeat(np.arange(replicates), per_row)
-    n1 = rows.trt_at_risk().ravel()[flat]
-    # n - column = (n + row · cols) - flat position; repeat is a cheap 1-d gather.
-    n0 = np.repeat(rows.n[:, 0] + np.arange(replicates) * cols, per_row) - flat
-    n0 -= n1
-    return r, n0.astype(float), n1.astype(float), per_row
+    counts = rows.event_counts()
+    r, c = np.nonzero((rows.code & 1).view(bool))  # events row by row, in time order
+    n1 = counts.trt_at_event[r, c]
+    n0 = rows.n[r, 0] - c - n1
+    return r, n0.astype(float), n1.astype(float), counts.events
+
+
+def _untied_padded(blocks: Sequence[_SortedRows]) -> _Padded:
+    """The terms of :func:`_untied_terms` of consecutive blocks of rows, laid out by
+    :func:`_padded`: identical arrays, written block by block straight into place.
+
+    The width is the most events of any row of the whole batch (it sets the order of NumPy's
+    pairwise row sums, hence their bits) and a batch with any shorter row is padded as
+    :func:`_padded` pads it. A block whose rows all have that many events is a reshape of its
+    events taken in order.
+    """
+    per_block = [rows.event_counts().events for rows in blocks]
+    per_row = np.concatenate(per_block) if per_block else np.zeros(0, dtype=np.intp)
+    total = per_row.size
+    width = int(per_row.max()) if total else 0
+    padded = total == 0 or bool(np.any(per_row != width))
+    # Whole numbers of patients: uint16 holds them exactly in a quarter of the memory of the
+    # float64 they are converted to wherever they are used (unless rows are that long).
+    longest = max((rows.code.shape[1] for rows in blocks), default=0)
+    whole = np.dtype(np.uint16 if longest < 1 << 16 else np.float64)
+    w: np.ndarray | None = None
+    if padded:
+        a, b = np.ones((total, width), dtype=whole), np.zeros((total, width), dtype=whole)
+        w = (np.arange(width) < per_row[:, None]).astype(float)
+    else:
+        a, b = np.empty((total, width), dtype=whole), np.empty((total, width), dtype=whole)
+    ratio = np.empty((total, width))
+    start = 0
+    for rows, events in zip(blocks, per_block, strict=True):
+        replicates, cols = rows.code.shape
+        here = slice(start, start + replicates)
+        flat = np.flatnonzero((rows.code & 1).view(bool))  # events row by row, in time order
+        n1 = rows.event_counts().trt_at_event.ravel().take(flat)
+        # At an event at flat position f = row * cols + j: n - j = (n + row * cols) - f.
+        offset = rows.n[:, 0] + np.arange(replicates) * cols
+        if bool(np.all(events == width)):
+            n1 = n1.reshape(replicates, width)
+            n0 = offset[:, None] - flat.reshape(replicates, width)
+            n0 -= n1
+            a[here], b[here] = n0, n1
+        else:
+            n0 = np.repeat(offset, events) - flat
+            n0 -= n1
+            slots = np.arange(width) < events[:, None]  # row by row, as the events come
+            a[here][slots], b[here][slots] = n0, n1
+        with np.errstate(divide="ignore"):  # the padding's 1 / 0
+            np.divide(a[here], b[here], out=ratio[here], dtype=np.float64)
+        start = here.stop
+    return _Padded(a, b, ratio, w, True)
 
 
 # Newton iterates are kept within +/- this log hazard ratio so that exp(-|beta|) stays a normal
@@ -441,34 +499,58 @@ def _scales(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(-np.maximum(beta, 0.0))[:, None], np.exp(np.minimum(beta, 0.0))[:, None]
 
 
-def _score_info(t: _Padded, o1: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Score and observed information at ``beta``, one per row of ``t``.
+def _score_info(
+    ratio: np.ndarray,
+    w: np.ndarray | None,
+    o1: np.ndarray,
+    beta: np.ndarray,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score and observed information at ``beta``, one per row of ``ratio`` (``a / b`` of
+    :class:`_Padded` rows; ``w`` their :attr:`_Padded.score_weights`).
 
     With a binary covariate each term needs only ``exp(beta)`` of its replicate: the treatment
     share of the risk set is ``p = b e^beta / (a + b e^beta) = 1 / (1 + (a / b) e^-beta)``
     (0 where ``b = 0``: ``a / b`` is inf). The information ``sum w p (1 - p)`` is taken as
-    ``sum w p - sum w p^2``, with the same rounding error as forming each ``1 - p``.
+    ``sum w p - sum w p^2``, with the same rounding error as forming each ``1 - p``. ``out``,
+    an array of ``ratio``'s shape, takes the one temporary (a fresh one costs page faults).
     """
-    x = np.multiply(t.ratio, np.exp(-beta)[:, None])
+    x = np.multiply(ratio, np.exp(-beta)[:, None], out=out)
     x += 1.0
     p = np.divide(1.0, x, out=x)  # treatment share of the risk set
-    wp = p if t.unit else p * t.w
+    wp = p if w is None else p * w
     sum_wp = wp.sum(axis=1)
     return o1 - sum_wp, sum_wp - np.einsum("ij,ij->i", wp, p)
 
 
-def _loglik(t: _Padded, o1: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Log partial likelihood ``beta O1 - sum(w log(a + b e^beta))``, one per row of ``t``."""
+def _loglik(
+    a: np.ndarray,
+    b: np.ndarray,
+    w: np.ndarray | None,
+    o1: np.ndarray,
+    beta: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Log partial likelihood ``beta O1 - sum(w log(a + b e^beta))``, one per row of the
+    :class:`_Padded` arrays ``a``, ``b``, ``w``; ``out``, two arrays of their shape, take the
+    temporaries."""
     c0, c1 = _scales(beta)
-    den = np.multiply(t.a, c0)
-    den += np.multiply(t.b, c1)
+    den = np.multiply(a, c0, out=None if out is None else out[0])
+    den += np.multiply(b, c1, out=None if out is None else out[1])
     log_den = np.log(den, out=den)
     # log(a + b e^beta) = log(a c0 + b c1) + max(beta, 0); padding has w = 0.
-    if t.w is None:
+    if w is None:
         total = log_den.sum(axis=1) + np.maximum(beta, 0.0) * log_den.shape[1]
     else:
-        total = np.einsum("ij,ij->i", t.w, log_den) + np.maximum(beta, 0.0) * t.w.sum(axis=1)
+        total = np.einsum("ij,ij->i", w, log_den) + np.maximum(beta, 0.0) * w.sum(axis=1)
     return beta * o1 - total
+
+
+def _loglik_rows(terms: _Padded, o1: np.ndarray, beta: np.ndarray, ws: _Workspace) -> np.ndarray:
+    """:func:`_loglik` of every row of ``terms``, its temporaries in ``ws``'s memory."""
+    shape = terms.ratio.shape
+    temporaries = ws.array("float", shape, np.float64), ws.array("float2", shape, np.float64)
+    return _loglik(terms.a, terms.b, terms.w, o1, beta, temporaries)
 
 
 def _newton_start(start: np.ndarray | None, rows: int) -> np.ndarray:
@@ -487,6 +569,7 @@ def _fit_binary_cox(
     tol: float,
     start: np.ndarray | None = None,
     loglik: bool = True,
+    ws: _Workspace | None = None,
 ) -> _CoxFit:
     """Newton-Raphson for the log partial likelihood, vectorised over replicates.
 
@@ -502,17 +585,26 @@ def _fit_binary_cox(
     exactly as a full comparison would. The score and information at the new beta are those of
     the next iteration, so each iteration costs one evaluation of them, and none for a
     replicate whose step was too small to change beta at all (it stops there: such a step is
-    far below ``tol``). Once a good share of replicates need no evaluation the terms are cut
-    down to the others.
+    far below ``tol``). Once a good share of replicates need no evaluation their ``a / b`` are
+    cut down to the others (the few rows a log-likelihood is needed for are taken from
+    ``terms`` as needed).
+
+    Every number of a replicate comes from its own row of terms alone (row sums of C-ordered
+    arrays), so the fit of a replicate does not depend on which others are fitted with it.
+    ``ws`` lends the temporaries.
     """
     rows = o1.shape[0]
     beta = _newton_start(start, rows)
-    score, info = _score_info(terms, o1, beta)
+    score_w = terms.score_weights
+    ws = _Workspace() if ws is None else ws
+    score, info = _score_info(
+        terms.ratio, score_w, o1, beta, ws.array("float", terms.ratio.shape, np.float64)
+    )
     active = np.ones(rows, dtype=bool)
     converged = np.zeros(rows, dtype=bool)
     iterations = np.zeros(rows, dtype=np.int64)
-    part_rows = np.arange(rows)  # replicates whose terms are in ``part`` (ascending)
-    part, part_o1 = terms, o1
+    part_rows = np.arange(rows)  # replicates whose terms are in the part (ascending)
+    part_ratio, part_w, part_o1 = terms.ratio, score_w, o1
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -528,21 +620,35 @@ def _fit_binary_cox(
         moving = new != old
         if moving.any():
             mv = idx[moving]
+            # Active replicates (``idx``), and so ``mv``, are always in the part: a replicate
+            # that did not move has stopped.
             if mv.size < 0.75 * part_rows.size:
-                keep = np.isin(part_rows, mv, assume_unique=True)
-                part_rows, part, part_o1 = part_rows[keep], part.rows(keep), part_o1[keep]
-            at = np.searchsorted(part_rows, mv)  # where the moving replicates are in ``part``
+                keep = np.zeros(rows, dtype=bool)
+                keep[mv] = True
+                keep = keep[part_rows]
+                part_rows, part_ratio, part_o1 = mv, part_ratio[keep], part_o1[keep]
+                part_w = None if part_w is None else part_w[keep]
+            # where the moving replicates are in the part
+            if part_rows.size == mv.size:
+                at = np.arange(mv.size)
+            elif part_rows.size == rows:
+                at = mv
+            else:
+                at = np.searchsorted(part_rows, mv)
             b_part = beta[part_rows]
             mv_old, mv_new, mv_step = old[moving], new[moving], step[moving]
             b_part[at] = mv_new
-            s_part, i_part = _score_info(part, part_o1, b_part)
+            temporary = ws.array("float", part_ratio.shape, np.float64)
+            s_part, i_part = _score_info(part_ratio, part_w, part_o1, b_part, temporary)
             mv_score, mv_info = s_part[at], i_part[at]
             overshot = np.flatnonzero(mv_score * mv_step < 0)
             if overshot.size:
-                sub, sub_o1 = part.rows(at[overshot]), part_o1[at[overshot]]
+                sub = mv[overshot]
+                sub_a, sub_b, sub_o1 = terms.a[sub], terms.b[sub], o1[sub]
+                sub_w = None if terms.w is None else terms.w[sub]
                 sub_old, sub_step, sub_new = mv_old[overshot], mv_step[overshot], mv_new[overshot]
-                ll = _loglik(sub, sub_o1, sub_old)
-                new_ll = _loglik(sub, sub_o1, sub_new)
+                ll = _loglik(sub_a, sub_b, sub_w, sub_o1, sub_old)
+                new_ll = _loglik(sub_a, sub_b, sub_w, sub_o1, sub_new)
                 halved = np.zeros(overshot.size, dtype=bool)
                 for _ in range(60):
                     worse = new_ll < ll - 1e-12 * (1.0 + np.abs(ll))
@@ -551,12 +657,15 @@ def _fit_binary_cox(
                     halved |= worse
                     sub_step = np.where(worse, sub_step / 2.0, sub_step)
                     sub_new = sub_old + sub_step
-                    new_ll = np.where(worse, _loglik(sub, sub_o1, sub_new), new_ll)
+                    new_ll = np.where(worse, _loglik(sub_a, sub_b, sub_w, sub_o1, sub_new), new_ll)
                 if halved.any():
                     mv_step[overshot], mv_new[overshot] = sub_step, sub_new
                     redo = overshot[halved]
                     mv_score[redo], mv_info[redo] = _score_info(
-                        sub.rows(halved), sub_o1[halved], sub_new[halved]
+                        terms.ratio[sub[halved]],
+                        None if score_w is None else score_w[sub[halved]],
+                        sub_o1[halved],
+                        sub_new[halved],
                     )
             beta[mv], score[mv], info[mv] = mv_new, mv_score, mv_info
             step[moving] = mv_step
@@ -572,7 +681,7 @@ def _fit_binary_cox(
         beta=np.where(estimable, beta, np.nan),
         se=se,
         # The maximised log-likelihood itself is a result only; the fit never needs it.
-        loglik=_loglik(terms, o1, beta) if loglik else np.full(rows, np.nan),
+        loglik=_loglik_rows(terms, o1, beta, ws) if loglik else np.full(rows, np.nan),
         converged=converged & estimable,
         iterations=iterations,
     )
@@ -608,6 +717,43 @@ def _batch_inputs(
     return t, e, g, m, s
 
 
+class _Workspace:
+    """Scratch arrays that the blocks of a batch take turns with.
+
+    A fresh array of a few hundred kB is often fresh memory from the system, whose page faults
+    cost more than the arithmetic done in it; each block reuses the same memory instead. One
+    array per ``slot`` name: whoever asks for a slot again must be done with its last array.
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[str, np.ndarray] = {}
+
+    def array(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """An uninitialised C-ordered array of ``shape`` and ``dtype`` in ``slot``'s memory."""
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        memory = self.memory(slot, nbytes)
+        return memory[:nbytes].view(dtype).reshape(shape)
+
+    def memory(self, slot: str, nbytes: int) -> np.ndarray:
+        """``slot``'s memory as bytes: at least ``nbytes``, more if it has held more."""
+        memory = self._slots.get(slot)
+        if memory is None or memory.size < nbytes:
+            # float64 storage: 8-byte aligned for any view
+            memory = np.empty(-(-nbytes // 8), dtype=np.float64).view(np.uint8)
+            self._slots[slot] = memory
+        return memory
+
+
+class _EventCounts(NamedTuple):
+    """What the untied log-rank test and Cox fit need of a block of sorted rows."""
+
+    trt_at_event: np.ndarray  # (replicates, patients), C order: treatment-arm patients at risk
+    # at each event's position (those from that position on), 0 where there is no event
+    events: np.ndarray  # (replicates,) intp: events per row
+    trt_events: np.ndarray  # (replicates,) intp: treatment-arm events per row
+    n1: np.ndarray  # (replicates,) intp: treatment-arm patients per row
+
+
 class _SortedRows:
     """Each row sorted by time, excluded patients last (at +inf).
 
@@ -619,13 +765,17 @@ class _SortedRows:
         (such rows have no near-equal times): all that the risk sets use them for.
     code : (replicates, patients) int8
         Bit 0 = event, bit 1 = treatment arm (0 for excluded patients).
-    n, n1 : (replicates, 1) int
+    n, n1 : (replicates, 1) intp
         Patients, and treatment-arm patients, included.
     tied : bool
         Any two included patients of a row share a time.
+
+    Rows sorted by packed keys keep, instead of their sorted times, the unsorted ones
+    (``unsorted``, +inf for excluded patients) to sort again if the times are ever needed, and
+    come with their :class:`_EventCounts` (``counts``).
     """
 
-    __slots__ = ("_keys", "_time", "_trt_at_risk", "code", "n", "n1", "tied")
+    __slots__ = ("_counts", "_time", "_unsorted", "code", "n", "n1", "tied")
 
     def __init__(
         self,
@@ -634,30 +784,103 @@ class _SortedRows:
         n: np.ndarray,
         n1: np.ndarray,
         tied: bool,
-        keys: np.ndarray | None = None,
+        unsorted: np.ndarray | None = None,
+        counts: _EventCounts | None = None,
     ) -> None:
-        self._time, self._keys = time, keys
+        self._time, self._unsorted = time, unsorted
         self.code, self.n, self.n1, self.tied = code, n, n1, tied
-        self._trt_at_risk: np.ndarray | None = None
+        self._counts = counts
 
     @property
     def time(self) -> np.ndarray:
         if self._time is None:
-            assert self._keys is not None
-            self._time = (self._keys & ~_CODE_BITS).view(np.float64)
+            # Rows sorted by packed keys (whose memory went back to the workspace) whose times
+            # are needed after all (another block has ties): the keys less the flags, sorted
+            # again. No two included times of such a row agree in the order bits, so these sort
+            # as the keys did.
+            assert self._unsorted is not None
+            unsorted = np.ascontiguousarray(self._unsorted)
+            bits = np.bitwise_and(unsorted.view(np.uint64), _ORDER_BITS)
+            bits.view(np.float64).sort(axis=1)
+            self._time = bits.view(np.float64)
         return self._time
 
-    def trt_at_risk(self) -> np.ndarray:
-        """(replicates, patients) int32: treatment-arm patients not yet passed at each sorted
-        position (at risk there, without ties). Computed once for the log-rank and the Cox fit;
-        read-only."""
-        if self._trt_at_risk is None:
-            trt = self.code >> 1
-            before = np.cumsum(trt, axis=1, dtype=np.int32)
-            before -= trt
-            self._trt_at_risk = np.subtract(self.n1, before, out=before)
-            self._trt_at_risk.flags.writeable = False
-        return self._trt_at_risk
+    def event_counts(self) -> _EventCounts:
+        """The rows' :class:`_EventCounts` (computed once for the log-rank test and the Cox
+        fit; read them, don't write)."""
+        if self._counts is None:
+            self._counts = _event_counts(self.code)
+        return self._counts
+
+
+# 16-bit lanes of a 64-bit word: multiplying a word by this adds each lane into every lane
+# above it; the top lane (bits 48-63) then holds the word's total.
+_LANES = np.uint64(0x0001_0001_0001_0001)
+_TOP_LANE = np.uint64(48)
+
+
+def _lane_totals(lanes: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """Row sums, as intp, of a (rows >= 1, multiple of 4) uint16 array of counts of at most 1;
+    ``work``: uint64 scratch of ``lanes``' size in bytes."""
+    words = np.multiply(lanes.view(np.uint64), _LANES, out=work)
+    words >>= _TOP_LANE
+    # reduceat: one call for all rows (a sum along axis 1 is an inner loop per row)
+    per_row = words.shape[1]
+    return np.add.reduceat(words.ravel(), np.arange(0, words.size, per_row)).astype(np.intp)
+
+
+def _event_counts(code: np.ndarray, ws: _Workspace | None = None) -> _EventCounts:
+    """:class:`_EventCounts` of sorted rows from their flags (``code``).
+
+    The treatment-arm patients at risk at position j are those from j on: a cumulative count
+    along the row, which as ``np.cumsum`` is the costliest step of the untied log-rank test.
+    Here the flags are 16-bit lanes of 64-bit words, four positions to a word: one
+    multiplication leaves in each lane the count over its word up to that lane (at most 4,
+    no carries), so only the words' totals need a cumulative sum, a quarter as long. The
+    counts are whole numbers, exactly those of a plain cumulative sum. Lanes count up to
+    65,535, so longer rows take ``np.cumsum``. ``ws`` lends the temporaries.
+    """
+    rows, cols = code.shape
+    if rows == 0 or cols == 0 or cols >= 1 << 16:
+        ev = code & 1
+        trt = code >> 1
+        before = np.cumsum(trt, axis=1, dtype=np.intp)
+        n1 = before[:, -1].copy() if cols else np.zeros(rows, dtype=np.intp)
+        before -= trt
+        at_risk = np.subtract(n1[:, None], before, out=before)
+        at_risk *= ev
+        return _EventCounts(
+            at_risk, np.count_nonzero(ev, axis=1), np.count_nonzero(ev & trt, axis=1), n1
+        )
+    ws = _Workspace() if ws is None else ws
+    width = -(-cols // 4) * 4  # whole words; the padding has no flags
+    ev = ws.array("ev", (rows, width), np.uint16)
+    ev[:, :cols] = code
+    ev[:, cols:] = 0
+    trt = np.right_shift(ev, np.uint16(1), out=ws.array("trt", (rows, width), np.uint16))
+    ev &= np.uint16(1)
+    words = trt.view(np.uint64)
+    upto = np.multiply(words, _LANES, out=ws.array("upto", words.shape, np.uint64))
+    # each lane of ``upto``: the treated in its word up to and including it
+    word_total = np.right_shift(upto, _TOP_LANE, out=ws.array("total", words.shape, np.uint64))
+    # Treated from each word's start to the end of the row: a cumulative sum from the end.
+    from_end = np.cumsum(
+        word_total[:, ::-1], axis=1, out=ws.array("from_end", words.shape, np.uint64)
+    )
+    n1 = from_end[:, -1].astype(np.intp)
+    # Each lane: treated from its word's start on, less those in the lanes before it. No lane
+    # ever goes negative or past 65,535, so no borrow or carry crosses lanes.
+    from_word = np.multiply(from_end[:, ::-1], _LANES)
+    from_word -= upto
+    from_word += words
+    at_risk = from_word.view(np.uint16)
+    at_risk *= ev
+    events = _lane_totals(ev, upto)
+    ev &= trt
+    trt_events = _lane_totals(ev, upto)
+    if width != cols:
+        at_risk = np.ascontiguousarray(at_risk[:, :cols])
+    return _EventCounts(at_risk, events, trt_events, n1)
 
 
 _ONE = np.uint64(1)
@@ -669,7 +892,11 @@ _INF_KEY = np.float64(np.inf).view(np.uint64) & _ORDER_BITS
 
 
 def _sort_rows(
-    time: np.ndarray, event: np.ndarray, group: np.ndarray, mask: np.ndarray
+    time: np.ndarray,
+    event: np.ndarray,
+    group: np.ndarray,
+    mask: np.ndarray,
+    ws: _Workspace | None = None,
 ) -> _SortedRows:
     """Sort each row by time, carrying the event and arm flags along.
 
@@ -681,29 +908,46 @@ def _sort_rows(
     do. Such near-equal times (equal ones, or a few units in the last place apart) are rare
     and are handled by :func:`_sort_rows_exact`, the two-sort/argsort path, which also
     decides whether the row has real ties.
+
+    The keys (and other temporaries) are in ``ws``'s memory, if given, and go back to it: the
+    sorted times are sorted again from ``time`` only if they are ever asked for.
     """
+    ws = _Workspace() if ws is None else ws
     everyone = bool(mask.all())
     t = time if everyone else np.where(mask, time, np.inf)
     if not everyone:
         event = event & mask
         group = group & mask
-    code = event.view(np.uint8) | (group.view(np.uint8) << np.uint8(1))
-    keys = np.bitwise_and(np.ascontiguousarray(t).view(np.uint64), _ORDER_BITS)
+    g8 = group.view(np.uint8)
+    code = np.add(g8, g8)  # bit 1: treatment arm (an add is cheaper than a uint8 shift)
+    code |= event.view(np.uint8)
+    keys = ws.array("keys", t.shape, np.uint64)
+    np.bitwise_and(np.ascontiguousarray(t).view(np.uint64), _ORDER_BITS, out=keys)
     np.bitwise_or(keys, code, out=keys)
     # Sorted as the doubles these bit patterns are (non-negative, finite or +inf): the same
     # order as the unsigned integers, and NumPy's vectorised float sort is faster.
     keys.view(np.float64).sort(axis=1)
-    order_bits = keys >> np.uint64(2)
-    near = order_bits[:, 1:] == order_bits[:, :-1]
-    if not everyone:
-        near &= order_bits[:, 1:] != (_INF_KEY >> np.uint64(2))  # excluded patients, last
-    if near.any():
+    rows, cols = keys.shape
+    near = False
+    if cols > 1 and rows > 0:
+        # Neighbours whose order bits agree differ in the two flag bits at most. The flat
+        # view takes one pass for all rows; the pairs that straddle two rows don't count, nor
+        # do pairs of excluded patients (the +inf keys at the end of a row, flags cleared).
+        flat = keys.ravel()
+        apart = ws.array("apart", (flat.size - 1,), np.uint64)
+        np.bitwise_xor(flat[1:], flat[:-1], out=apart)
+        apart[cols - 1 :: cols] = 4
+        if not everyone:
+            apart[flat[:-1] == _INF_KEY] = 4
+        near = bool(apart.min() < 4)
+    if near:
         return _sort_rows_exact(t, event, group, mask, everyone)
     low = 0 if np.little_endian else 7  # the flags are in each key's lowest byte
-    flags = keys.view(np.uint8)[:, low::8] & np.uint8(3)
+    flags = (keys.view(np.uint8)[:, low::8] & np.uint8(3)).view(np.int8)
+    counts = _event_counts(flags, ws)  # needed by the log-rank test anyway; gives n1 too
     return _SortedRows(
-        time=None, code=flags.view(np.int8), n=_included(mask, everyone),
-        n1=np.count_nonzero(group, axis=1)[:, None], tied=False, keys=keys,
+        time=None, code=flags, n=_included(mask, everyone), n1=counts.n1[:, None],
+        tied=False, unsorted=t, counts=counts,
     )
 
 
@@ -749,28 +993,29 @@ def _sort_rows_exact(
 
 
 def _logrank_sums_untied(
-    rows: _SortedRows,
+    rows: _SortedRows, ws: _Workspace | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """O1, E1, V and events per row when no two included times in a row are equal.
 
     Without ties the j-th sorted patient has exactly n - j patients at risk, so only the
-    treatment count at risk needs a cumulative sum, and V reduces to sum(p1 (1 - p1)) over
-    events; written to keep to one float temporary of the batch's size.
+    treatment count at risk needs a cumulative sum (:func:`_event_counts`), and V reduces to
+    sum(p1 (1 - p1)) over events; written to keep to one float temporary of the block's size,
+    in ``ws``'s memory.
     """
     cols = rows.code.shape[1]
-    ev = rows.code & 1
-    trt_at_risk = rows.trt_at_risk()
+    counts = rows.event_counts()
     same_n = rows.n.size > 0 and bool(np.all(rows.n == rows.n[0]))
     n = rows.n[:1] if same_n else rows.n  # one row of 1/(n - j) serves all rows if n is equal
     # Past the included block nobody is at risk; the clamp only avoids dividing by zero there.
     inv_at_risk = 1.0 / np.maximum(n - np.arange(cols), 1)
-    p1 = trt_at_risk * inv_at_risk
-    p1 *= ev
+    # Zero where there is no event: (n1 e) / n = (n1 / n) e, both exact where e is 0 or 1.
+    # (Converting first and multiplying doubles is cheaper than one mixed-type multiply.)
+    p1 = (ws or _Workspace()).array("float", counts.trt_at_event.shape, np.float64)
+    p1[...] = counts.trt_at_event
+    p1 *= inv_at_risk
     e1 = p1.sum(axis=1)
     v = e1 - np.einsum("ij,ij->i", p1, p1)
-    o1 = np.count_nonzero(rows.code == 3, axis=1).astype(float)
-    d = np.count_nonzero(ev, axis=1).astype(float)
-    return o1, e1, v, d
+    return counts.trt_events.astype(float), e1, v, counts.events.astype(float)
 
 
 def _risk_sets(rows: _SortedRows) -> _RiskSets:
@@ -841,9 +1086,14 @@ class _SortedBatch:
     """
 
     def __init__(
-        self, blocks: list[list[_SortedRows]], n_treatment: np.ndarray, n_control: np.ndarray
+        self,
+        blocks: list[list[_SortedRows]],
+        n_treatment: np.ndarray,
+        n_control: np.ndarray,
+        ws: _Workspace,
     ) -> None:
         self.blocks = blocks
+        self.ws = ws  # the scratch memory the blocks were sorted in, for what follows
         self.n_strata = len(blocks[0]) if blocks else 0
         self.n_treatment, self.n_control = n_treatment, n_control
         self.rows = n_treatment.shape[0]
@@ -880,7 +1130,9 @@ def _sort_batch(blocks: Sequence[Batch]) -> _SortedBatch:
     The strata are the labels present among included patients anywhere in the batch.
     """
     checked = [_batch_inputs(*block) for block in blocks]
-    if any(s is not None for *_, s in checked):
+    ws = _Workspace()
+    stratified = any(s is not None for *_, s in checked)
+    if stratified:
         # Strata are given for every block or for none (see logrank_cox_blocks).
         labels = np.unique(
             np.concatenate([np.unique(cast(np.ndarray, s)[m]) for _, _, _, m, s in checked])
@@ -888,14 +1140,19 @@ def _sort_batch(blocks: Sequence[Batch]) -> _SortedBatch:
         masks = [[m & (s == label) for label in labels] for _, _, _, m, s in checked]
     else:
         masks = [[m] for _, _, _, m, _ in checked]
-    return _SortedBatch(
-        [
-            [_sort_rows(t, e, g, stratum_mask) for stratum_mask in block_masks]
-            for (t, e, g, _, _), block_masks in zip(checked, masks, strict=True)
-        ],
-        np.concatenate([np.count_nonzero(g & m, axis=1) for _, _, g, m, _ in checked]),
-        np.concatenate([np.count_nonzero(~g & m, axis=1) for _, _, g, m, _ in checked]),
-    )
+    sorted_blocks = [
+        [_sort_rows(t, e, g, stratum_mask, ws) for stratum_mask in block_masks]
+        for (t, e, g, _, _), block_masks in zip(checked, masks, strict=True)
+    ]
+    if stratified:
+        n_treatment = np.concatenate([np.count_nonzero(g & m, axis=1) for _, _, g, m, _ in checked])
+        n_control = np.concatenate([np.count_nonzero(~g & m, axis=1) for _, _, g, m, _ in checked])
+    else:
+        # The one stratum of each block has counted its patients and treated patients.
+        whole = [block[0] for block in sorted_blocks]
+        n_treatment = np.concatenate([rows.n1[:, 0] for rows in whole])
+        n_control = np.concatenate([rows.n[:, 0] - rows.n1[:, 0] for rows in whole])
+    return _SortedBatch(sorted_blocks, n_treatment, n_control, ws)
 
 
 def logrank_batch(
@@ -945,7 +1202,7 @@ def _logrank_batch_sorted(
         if batch.tied(s):
             totals += np.stack(_logrank_sums(batch.risk_sets(s), batch.rows))
         else:
-            parts = [_logrank_sums_untied(rows) for rows in batch.stratum(s)]
+            parts = [_logrank_sums_untied(rows, batch.ws) for rows in batch.stratum(s)]
             totals += np.stack([np.concatenate(x) for x in zip(*parts, strict=True)])
     o1, e1, v, d = totals
     out = _logrank_finish(o1, e1, v, d, alternative, confidence)
@@ -1002,13 +1259,7 @@ def _cox_batch_sorted(
     """The Cox fit of a sorted batch; ``logrank``, the same batch's log-rank result, supplies
     O1, the events and the Peto start. ``loglik=False`` leaves the log-likelihood NaN."""
     if batch.n_strata == 1 and not batch.tied(0):
-        parts, offset = [], 0
-        for rows in batch.stratum(0):
-            r, n0, n1, per_row = _untied_terms(rows)
-            parts.append((r + offset, n0, n1, per_row))
-            offset += rows.code.shape[0]
-        r, n0, n1, per_row = (np.concatenate(x) for x in zip(*parts, strict=True))
-        terms = _padded(batch.rows, r, None, n0, n1, per_row)
+        terms = _untied_padded(batch.stratum(0))
     else:
         risk_sets = _RiskSets.concat(
             [_NO_EVENTS, *(batch.risk_sets(s) for s in range(batch.n_strata))]
@@ -1016,7 +1267,7 @@ def _cox_batch_sorted(
         terms = _pad_terms(_cox_terms(risk_sets, ties), batch.rows)
     # Whole numbers of events, hence the same floats however they were summed.
     o1 = np.asarray(logrank.observed_treatment, dtype=float)
-    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate, loglik)
+    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate, loglik, batch.ws)
     return CoxBatchResult(
         **_wald(fit.beta, fit.se, alternative, confidence),
         loglik=fit.loglik,
