@@ -28,12 +28,14 @@ def best_of(function: Callable[[], object], repeats: int = 3) -> float:
 
 @dataclass(frozen=True)
 class ProcessRun:
-    """A command run in a fresh process: wall time and the peak resident memory of it and its
-    children (the largest single process, as the kernel reports ``ru_maxrss``)."""
+    """A command run in a fresh process: wall time, the CPU time of it and its children (user +
+    system, every worker process included), and the peak resident memory (the largest single
+    process, as the kernel reports ``ru_maxrss``)."""
 
     seconds: float
     peak_mib: float
     stdout: str
+    cpu_seconds: float
 
 
 def _byte_compile() -> None:
@@ -55,8 +57,10 @@ def run_process(args: list[str]) -> ProcessRun:
         "start = time.perf_counter(); "
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
         "seconds = time.perf_counter() - start; "
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'code': done.returncode, "
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "peak = usage.ru_maxrss / 1024; cpu = usage.ru_utime + usage.ru_stime; "
+        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'cpu': cpu, "
+        "'code': done.returncode, "
         "'stdout': done.stdout, 'stderr': done.stderr}))"
     )
     out = subprocess.run(
@@ -70,7 +74,7 @@ def run_process(args: list[str]) -> ProcessRun:
     record = json.loads(out.stdout)
     if record["code"] != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{record['stderr']}")
-    return ProcessRun(record["seconds"], record["peak_mib"], record["stdout"])
+    return ProcessRun(record["seconds"], record["peak_mib"], record["stdout"], record["cpu"])
 
 
 def self_peak_mib() -> float:

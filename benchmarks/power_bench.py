@@ -26,11 +26,15 @@ def power_reference(quick: bool) -> str:
         logrank = next(r for r in power if "rank" in r["endpoint"] or "relapse" in r["endpoint"])
         rows.append((estimate, str(workers), f"{run.seconds:.2f} s",
                      f"{replicates / run.seconds:,.0f}",
-                     f"{replicates / run.seconds / workers:,.0f}", f"{run.peak_mib:,.0f} MiB",
-                     f"{logrank['power']:.4f}"))
+                     f"{replicates / run.seconds / workers:,.0f}",
+                     f"{run.cpu_seconds:.2f} s", f"{replicates / run.cpu_seconds:,.0f}",
+                     f"{run.peak_mib:,.0f} MiB", f"{logrank['power']:.4f}"))
+    # "per core" divides by the workers' wall time; "per CPU-second" by the CPU time every
+    # process of the run used (the parent and each worker, start-up included).
     return (f"power reference_logrank.toml --n 200 --replicates {replicates:,} (whole process, "
             "incl. start-up)\n\n" + table(rows, ("hazard ratio", "workers", "wall time",
-                                                 "replicates/s", "per core", "peak RSS",
+                                                 "replicates/s", "per core (wall)", "CPU time",
+                                                 "per CPU-second", "peak RSS",
                                                  "log-rank power")))
 
 

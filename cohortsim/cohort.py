@@ -13,6 +13,7 @@ calendar months since the study start.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -88,6 +89,60 @@ def max_cyclophosphamide(scenario: Scenario) -> int:
     return math.floor(span / maintenance.cyclophosphamide_interval_months[0]) + 1
 
 
+@dataclass(frozen=True)
+class CohortDesign:
+    """What every :class:`LatentCohort` of a scenario takes from it, whatever its replicates.
+
+    Arrays are read-only: one instance is shared by all the cohorts of a scenario.
+    """
+
+    visit_nominal: np.ndarray
+    """Nominal visit months (:func:`visit_schedule`)."""
+    visit_window: np.ndarray
+    """Their half-widths."""
+    n_flares: int
+    """:func:`max_flares`."""
+    n_cyclophosphamide: int
+    """:func:`max_cyclophosphamide`."""
+    is_sle: bool
+    """Whether any arm follows the lupus model."""
+
+
+_DESIGNS: dict[int, tuple[Scenario, CohortDesign]] = {}
+"""Designs by ``id`` of their scenario, which each entry holds (so the ``id`` cannot be reused
+while it is here)."""
+
+_MAX_DESIGNS = 32
+"""Scenarios remembered before :data:`_DESIGNS` starts again (a run uses one; calibration and
+assurance a few)."""
+
+
+def cohort_design(scenario: Scenario) -> CohortDesign:
+    """The :class:`CohortDesign` of ``scenario``, computed once per scenario object.
+
+    A power run builds one cohort per block of 256 replicates, and the visit schedule and the
+    flare bound cost about as much as drawing a small stream; scenarios are frozen, so the
+    first computation holds for every later cohort of the same object.
+    """
+    entry = _DESIGNS.get(id(scenario))
+    if entry is not None and entry[0] is scenario:
+        return entry[1]
+    nominal, window = visit_schedule(scenario)
+    nominal.flags.writeable = False
+    window.flags.writeable = False
+    design = CohortDesign(
+        visit_nominal=nominal,
+        visit_window=window,
+        n_flares=max_flares(scenario),
+        n_cyclophosphamide=max_cyclophosphamide(scenario),
+        is_sle=scenario.is_sle,
+    )
+    if len(_DESIGNS) >= _MAX_DESIGNS:
+        _DESIGNS.clear()
+    _DESIGNS[id(scenario)] = (scenario, design)
+    return design
+
+
 def linear_window_ppf(u: np.ndarray, density_ratio_end_to_start: float) -> np.ndarray:
     """Inverse CDF on [0, 1] of a density rising linearly to ``ratio`` × its starting value."""
     ratio = density_ratio_end_to_start
@@ -147,10 +202,11 @@ class LatentCohort:
         self.n_patients = int(n_patients if n_patients is not None else scenario.study.n_patients)
         self.draws = DrawSource(self.entropy, self.replicates)
         self.arms = scenario.arms
-        self.is_sle = scenario.is_sle
-        self.visit_nominal, self.visit_window = visit_schedule(scenario)
-        self.n_flares = max_flares(scenario)
-        self.n_cyclophosphamide = max_cyclophosphamide(scenario)
+        design = cohort_design(scenario)
+        self.is_sle = design.is_sle
+        self.visit_nominal, self.visit_window = design.visit_nominal, design.visit_window
+        self.n_flares = design.n_flares
+        self.n_cyclophosphamide = design.n_cyclophosphamide
         self._patient_effects: dict[str, np.ndarray] = {}
 
     @property
@@ -172,9 +228,19 @@ class LatentCohort:
         """Calendar month of enrolment (= treatment start)."""
         accrual = self.scenario.accrual
         if accrual.kind == "window":
-            x = linear_window_ppf(self._u("enrolment"), accrual.density_ratio_end_to_start)
-            span = accrual.window_end_month - accrual.window_start_month
-            return accrual.window_start_month + span * x
+            ratio = accrual.density_ratio_end_to_start
+            start = accrual.window_start_month
+            span = accrual.window_end_month - start
+            # ``start + span · x``, in place: ``x`` is a fresh array (the draws, or the
+            # quantiles computed from them), and IEEE products and sums commute exactly.
+            x = linear_window_ppf(self._u("enrolment"), ratio)
+            np.multiply(x, span, out=x)
+            if ratio == 1.0 and start == 0.0 and span > 0.0:
+                # x is then the uniforms themselves, all > 0, so every span · x is > 0 or
+                # +0.0 (underflow), never −0.0: adding a zero start (of either sign) would
+                # return each value unchanged, bit for bit. The usual window from month 0.
+                return x
+            return np.add(x, start, out=x)
         from cohortsim.hazards import PiecewiseConstantHazard
 
         intensity = PiecewiseConstantHazard(

@@ -281,7 +281,8 @@ def cox_ph(
     risk_sets, n_trt, n_ctl, n_strata = _single_trial_risk_sets(time, event, group, strata)
     o1, e1, v, _ = _logrank_sums(risk_sets, 1)
     fit = _fit_binary_cox(
-        o1, _pad_terms(_cox_terms(risk_sets, ties), 1), max_iter, tol, _peto(o1, e1, v)
+        o1, _pad_terms(_cox_terms(risk_sets, ties), 1), max_iter, tol, _peto(o1, e1, v),
+        one_stratum=n_strata == 1,
     )
     out = _wald(fit.beta, fit.se, alternative, confidence)
     return CoxResult(
@@ -562,6 +563,90 @@ def _newton_start(start: np.ndarray | None, rows: int) -> np.ndarray:
     return np.where(np.isfinite(start) & (np.abs(start) < _DIVERGED), start, 0.0)
 
 
+# The unit roundoff of doubles, and the relative error allowed for NumPy's ``exp`` and ``log``
+# of a double in the bounds of :func:`_surely_not_worse`: 64 units in the last place, many times
+# what any implementation of them (correctly rounded to a few units) commits.
+_U = 2.0**-53
+_FN_ERR = 2.0**-46
+# A step halving is asked for when the log-likelihood falls by more than this share of 1 + |ll|.
+_WORSE = 1e-12
+
+
+class _LoglikScale(NamedTuple):
+    """What :func:`_surely_not_worse` needs to know of a fit's terms, found once per fit."""
+
+    log_high: float  # at least log(a + b) of any term
+    events: np.ndarray | None  # per row: sum of the weights (None: every row has width terms)
+
+    @staticmethod
+    def of(terms: _Padded) -> _LoglikScale | None:
+        """None if the bounds do not apply (a negative count)."""
+        a, b, w = terms.a, terms.b, terms.w
+        if a.dtype.kind == "f" and (a.min() < 0 or b.min() < 0):
+            return None
+        # at least max(a + b), without a temporary of the terms' size
+        high = max(float(a.max()) + float(b.max()), 1.0) if a.size else 1.0
+        # The slack covers the error of math.log (a few units in the last place).
+        return _LoglikScale(math.log(high) * (1 + 1e-9), None if w is None else w.sum(axis=1))
+
+
+def _rounding_bounds(
+    events: np.ndarray | float, width: int, log_high: float, big: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | float, np.ndarray]:
+    """Bounds on the rounding errors of :func:`_loglik` and of the score of :func:`_score_info`
+    for rows of ``width`` terms of total weight ``events`` (weights >= 0, ``a, b >= 0``,
+    ``a + b`` between 1 and ``exp(log_high)``) at any beta with ``|beta| <= big``; and ``size``,
+    at least the sum of the magnitudes the log-likelihood is summed from.
+
+    Each ``log(a c0 + b c1)`` lies within ``log_high + |beta|`` of 0 and is off by at most
+    ``_FN_ERR`` (``exp`` in ``c0``, ``c1``; ``log``) relative plus 3 roundings; summing
+    ``width`` terms in any order adds ``gamma`` relative to the sum of magnitudes, and the
+    ``beta O1`` and scaling terms a few roundings more: all over-counted by a factor 2. Each
+    share ``p`` in the score is off by at most ``_FN_ERR`` plus 6 roundings (and lies in
+    [0, 1]).
+    """
+    gamma = width * _U / (1.0 - width * _U)  # any order of summing ``width`` terms
+    size = events * (log_high + 3.0 * big + 2.0)
+    loglik_err = 2.0 * (_FN_ERR + 4.0 * _U + gamma) * size
+    score_err = 2.0 * (_FN_ERR + 8.0 * _U + gamma) * (events + 1.0)
+    return loglik_err, score_err, size
+
+
+def _surely_not_worse(
+    score: np.ndarray,
+    old: np.ndarray,
+    new: np.ndarray,
+    events: np.ndarray | float,
+    width: int,
+    log_high: float,
+) -> np.ndarray:
+    """True where the step halving test after an overshooting step from ``old`` to ``new`` (with
+    ``score`` computed at ``new``) is sure to find the new log-likelihood not worse, so that
+    computing both log-likelihoods would change nothing. For the terms of one stratum per row.
+
+    The log-likelihood ``L`` is concave, so ``L(new) - L(old) >= S(new) (new - old)``: a step
+    whose score times length is tiny cannot lose more than that. The computed log-likelihoods
+    (:func:`_loglik`) and score (:func:`_score_info`) are within ``loglik_err`` and
+    ``score_err`` of the exact ones: bounds from the number of terms (``width``), their total
+    weight (``events``, the row's events) and the size of each ``|log(a + b e^beta)|`` (at most
+    ``log_high + |beta|``), with every rounding counted and NumPy's ``exp`` and ``log`` allowed
+    an error of ``_FN_ERR``. The tolerance ``1e-12 (1 + |ll|)`` is bounded from below by
+    ``|L(old)| >= sum(w log(a + b)) - events |beta|`` (as ``a + b e^beta >= (a + b) e^-|beta|``
+    and O1 <= events) and, as the risk set of an event holds every later event of its stratum,
+    ``sum(w log(a + b)) >= log(events!) >= events (log(events) - 1)``. Where the largest
+    possible fall of the computed log-likelihood stays below half that tolerance, the comparison
+    must find "not worse", whatever the rounding. Everywhere else (longer steps, such as most
+    first steps) the log-likelihoods are computed and compared.
+    """
+    big = np.maximum(np.abs(old), np.abs(new))
+    loglik_err, score_err, size = _rounding_bounds(events, width, log_high, big)
+    least_sum = events * (np.log(np.maximum(events, 1.0)) - 1.0) * (1.0 - 1e-9)
+    least_abs_ll = least_sum - events * np.abs(old) - loglik_err
+    tolerance = _WORSE * (1.0 + np.maximum(least_abs_ll, 0.0)) * (1.0 - 8.0 * _U)
+    fall = (np.abs(score) + score_err) * np.abs(new - old) * (1.0 + 8.0 * _U)
+    return fall + 2.0 * loglik_err + 4.0 * _U * (size + 1.0) <= 0.5 * tolerance
+
+
 def _fit_binary_cox(
     o1: np.ndarray,
     terms: _Padded,
@@ -570,6 +655,7 @@ def _fit_binary_cox(
     start: np.ndarray | None = None,
     loglik: bool = True,
     ws: _Workspace | None = None,
+    one_stratum: bool = False,
 ) -> _CoxFit:
     """Newton-Raphson for the log partial likelihood, vectorised over replicates.
 
@@ -582,11 +668,14 @@ def _fit_binary_cox(
     score (the slope, which only decreases) kept that sign along the whole step, so the
     log-likelihood rose and the step stands, as a comparison of the two log-likelihoods would
     find. Only overshooting replicates have theirs computed, compared and, if worse, halved
-    exactly as a full comparison would. The score and information at the new beta are those of
-    the next iteration, so each iteration costs one evaluation of them, and none for a
-    replicate whose step was too small to change beta at all (it stops there: such a step is
-    far below ``tol``). Once a good share of replicates need no evaluation their ``a / b`` are
-    cut down to the others (the few rows a log-likelihood is needed for are taken from
+    exactly as a full comparison would — except those whose step was so short that the
+    comparison is sure to find "not worse" (:func:`_surely_not_worse`; near convergence the
+    score at the new beta is rounding noise and half the replicates "overshoot"; only with
+    ``one_stratum``, each row's terms those of one stratum). The score and information at the
+    new beta are those of the next iteration, so each iteration costs one evaluation of them,
+    and none for a replicate whose step was too small to change beta at all (it stops there:
+    such a step is far below ``tol``). Once a good share of replicates need no evaluation their
+    ``a / b`` are cut down to the others (the few rows a log-likelihood is needed for are taken from
     ``terms`` as needed).
 
     Every number of a replicate comes from its own row of terms alone (row sums of C-ordered
@@ -594,32 +683,35 @@ def _fit_binary_cox(
     ``ws`` lends the temporaries.
     """
     rows = o1.shape[0]
+    width = terms.ratio.shape[1]
     beta = _newton_start(start, rows)
     score_w = terms.score_weights
     ws = _Workspace() if ws is None else ws
     score, info = _score_info(
         terms.ratio, score_w, o1, beta, ws.array("float", terms.ratio.shape, np.float64)
     )
-    active = np.ones(rows, dtype=bool)
     converged = np.zeros(rows, dtype=bool)
     iterations = np.zeros(rows, dtype=np.int64)
     part_rows = np.arange(rows)  # replicates whose terms are in the part (ascending)
     part_ratio, part_w, part_o1 = terms.ratio, score_w, o1
+    scale: _LoglikScale | None = None  # found at the first overshoot
+    idx = part_rows
     for _ in range(max_iter):
-        idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         old = beta[idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(info[idx] > 0, score[idx] / info[idx], 0.0)
+        info_idx = info[idx]
+        # score / info where info > 0, else 0 (as np.where would give, without the warnings)
+        step = np.divide(score[idx], info_idx, out=np.zeros(idx.size), where=info_idx > 0)
         new = old + step
         outside = np.abs(new) > _BETA_LIMIT
         if outside.any():
             new = np.clip(new, -_BETA_LIMIT, _BETA_LIMIT)
             step = np.where(outside, new - old, step)
         moving = new != old
-        if moving.any():
-            mv = idx[moving]
+        all_moving = bool(moving.all())
+        if all_moving or moving.any():
+            mv = idx if all_moving else idx[moving]
             # Active replicates (``idx``), and so ``mv``, are always in the part: a replicate
             # that did not move has stopped.
             if mv.size < 0.75 * part_rows.size:
@@ -630,18 +722,34 @@ def _fit_binary_cox(
                 part_w = None if part_w is None else part_w[keep]
             # where the moving replicates are in the part
             if part_rows.size == mv.size:
-                at = np.arange(mv.size)
+                at = None  # all of it
             elif part_rows.size == rows:
                 at = mv
             else:
                 at = np.searchsorted(part_rows, mv)
-            b_part = beta[part_rows]
-            mv_old, mv_new, mv_step = old[moving], new[moving], step[moving]
-            b_part[at] = mv_new
+            if all_moving:
+                mv_old, mv_new, mv_step = old, new, step
+            else:
+                mv_old, mv_new, mv_step = old[moving], new[moving], step[moving]
+            if at is None:
+                b_part = mv_new
+            else:
+                b_part = beta[part_rows]
+                b_part[at] = mv_new
             temporary = ws.array("float", part_ratio.shape, np.float64)
             s_part, i_part = _score_info(part_ratio, part_w, part_o1, b_part, temporary)
-            mv_score, mv_info = s_part[at], i_part[at]
+            mv_score, mv_info = (s_part, i_part) if at is None else (s_part[at], i_part[at])
             overshot = np.flatnonzero(mv_score * mv_step < 0)
+            if overshot.size and one_stratum:
+                if scale is None:
+                    scale = _LoglikScale.of(terms)
+                if scale is not None:
+                    events = width if scale.events is None else scale.events[mv[overshot]]
+                    sure = _surely_not_worse(
+                        mv_score[overshot], mv_old[overshot], mv_new[overshot], events,
+                        width, scale.log_high,
+                    )
+                    overshot = overshot[~sure]
             if overshot.size:
                 sub = mv[overshot]
                 sub_a, sub_b, sub_o1 = terms.a[sub], terms.b[sub], o1[sub]
@@ -651,7 +759,7 @@ def _fit_binary_cox(
                 new_ll = _loglik(sub_a, sub_b, sub_w, sub_o1, sub_new)
                 halved = np.zeros(overshot.size, dtype=bool)
                 for _ in range(60):
-                    worse = new_ll < ll - 1e-12 * (1.0 + np.abs(ll))
+                    worse = new_ll < ll - _WORSE * (1.0 + np.abs(ll))
                     if not worse.any():
                         break
                     halved |= worse
@@ -659,8 +767,11 @@ def _fit_binary_cox(
                     sub_new = sub_old + sub_step
                     new_ll = np.where(worse, _loglik(sub_a, sub_b, sub_w, sub_o1, sub_new), new_ll)
                 if halved.any():
+                    if all_moving:  # mv_step, mv_new are step, new: written back below anyway
+                        mv_step, mv_new = mv_step.copy(), mv_new.copy()
                     mv_step[overshot], mv_new[overshot] = sub_step, sub_new
                     redo = overshot[halved]
+                    mv_score, mv_info = mv_score.copy(), mv_info.copy()
                     mv_score[redo], mv_info[redo] = _score_info(
                         terms.ratio[sub[halved]],
                         None if score_w is None else score_w[sub[halved]],
@@ -668,11 +779,16 @@ def _fit_binary_cox(
                         sub_new[halved],
                     )
             beta[mv], score[mv], info[mv] = mv_new, mv_score, mv_info
-            step[moving] = mv_step
+            if all_moving:
+                step = mv_step
+            else:
+                step[moving] = mv_step
         iterations[idx] += 1
         done = np.abs(step) < tol
         converged[idx[done]] = True
-        active[idx] = ~done & (np.abs(beta[idx]) < _DIVERGED)
+        going = ~done
+        going &= np.abs(beta[idx]) < _DIVERGED
+        idx = idx[going]
     # ``info`` is the information at each replicate's final beta.
     with np.errstate(divide="ignore"):
         se = np.where(info > 0, 1.0 / np.sqrt(np.where(info > 0, info, 1.0)), np.nan)
@@ -1267,7 +1383,9 @@ def _cox_batch_sorted(
         terms = _pad_terms(_cox_terms(risk_sets, ties), batch.rows)
     # Whole numbers of events, hence the same floats however they were summed.
     o1 = np.asarray(logrank.observed_treatment, dtype=float)
-    fit = _fit_binary_cox(o1, terms, max_iter, tol, logrank.estimate, loglik, batch.ws)
+    fit = _fit_binary_cox(
+        o1, terms, max_iter, tol, logrank.estimate, loglik, batch.ws, batch.n_strata == 1
+    )
     return CoxBatchResult(
         **_wald(fit.beta, fit.se, alternative, confidence),
         loglik=fit.loglik,

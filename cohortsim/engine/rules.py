@@ -101,13 +101,19 @@ def own_end_month(
     for candidate in (death, np.float64(max_follow_up), months_left_in_study):
         if np.ndim(candidate) == 0 and candidate == np.inf:
             continue
-        if np.ndim(end) == 0 and end == np.inf and not np.isnan(candidate).any():
+        if np.ndim(end) == 0 and end == np.inf and not _has_nan(candidate):
             # where(candidate < inf, candidate, inf) is the candidate itself when it has no NaN
             # (-inf < inf too): one cheap check instead of a compare and a select.
             end = np.asarray(candidate, dtype=float)
             continue
         end = np.where(candidate < end, candidate, end)
     return end
+
+
+def _has_nan(x: np.ndarray | float) -> bool:
+    """Whether ``x`` holds a NaN: its minimum is NaN then (the minimum propagates NaN), and
+    only then. One reduction, without the boolean temporary of ``isnan(x).any()``."""
+    return bool(np.isnan(np.minimum.reduce(np.asarray(x), axis=None, initial=np.inf)))
 
 
 def follow_up_at_cut(
@@ -140,11 +146,14 @@ def cut_follow_up(
     administrative: np.ndarray | np.bool_,
     first_event_month: np.ndarray | float,
     first_event_calendar: np.ndarray | float | None = None,
+    months_to_cut: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up of :func:`follow_up_at_cut`, and whether the cut-off ended it (so its
     reason is the cut-off); for callers that need no end reason. ``first_event_calendar``, when
-    the caller has it, must be ``enrol_month + first_event_month`` (it is not recomputed)."""
-    to_cut = cutoff_month - enrol_month
+    the caller has it, must be ``enrol_month + first_event_month`` (it is not recomputed);
+    likewise ``months_to_cut``, ``cutoff_month - enrol_month`` in an array the caller hands
+    over (it is written into and returned as the follow-up)."""
+    to_cut = cutoff_month - enrol_month if months_to_cut is None else months_to_cut
     # max(to_cut, the first event if it counted towards the cut) — written as a select on a mask
     # that is almost always False (the rounding case), which NumPy does several times faster
     # than one on the ~random "counted" mask; the same floats, NaN and inf included.
@@ -152,13 +161,22 @@ def cut_follow_up(
         first_event_calendar = enrol_month + first_event_month
     later = np.greater(first_event_month, to_cut)
     later &= first_event_calendar <= cutoff_month  # counted towards the cut
-    if np.any(later):
-        to_cut = np.where(later, first_event_month, to_cut)
+    if later.any():  # the method: no np.any dispatch (later is an array or a NumPy bool)
+        if isinstance(to_cut, np.ndarray) and to_cut.shape == later.shape and (
+            to_cut.dtype == np.result_type(first_event_month, to_cut)
+        ):
+            # where(later, first, to_cut) written into to_cut, this call's own array: the same
+            # floats, and a sparse masked copy costs a fraction of a full select.
+            np.copyto(to_cut, first_event_month, where=later)
+        else:
+            to_cut = np.where(later, first_event_month, to_cut)
     is_cut = np.less(to_cut, own_end_month)
-    if not np.all(administrative):  # usually every cut is administrative
+    if not administrative.all():  # usually every cut is administrative
         is_cut = is_cut & administrative
     if isinstance(to_cut, np.ndarray) and to_cut.shape == is_cut.shape:
-        # where(is_cut, to_cut, own_end) written into to_cut, an array of this call's own.
-        np.copyto(to_cut, own_end_month, where=~is_cut)
+        # where(is_cut, to_cut, own_end) written into to_cut, an array of this call's own;
+        # nothing to write when the cut-off ends everyone's follow-up (the usual case).
+        if not is_cut.all():
+            np.copyto(to_cut, own_end_month, where=~is_cut)
         return to_cut, is_cut
     return np.where(is_cut, to_cut, own_end_month), np.asarray(is_cut)

@@ -7,6 +7,7 @@ readable reference; tests hold the two to identical output.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -85,10 +86,33 @@ def _arm_values(cohort: LatentCohort, arm_values: list[float]) -> np.ndarray:
     """Per patient, the value of their arm (``arm_values`` in the order of the arms); a 0-d
     array (broadcasts) when all arms agree."""
     values = np.asarray(arm_values, dtype=float)
-    if np.all(values == values[0]):
+    if (values == values[0]).all():
         return values[0:1].reshape(())
-    # Indexing with intp is several times faster than with the int8 codes themselves.
-    return values[cohort.arm.astype(np.intp)]
+    if len(values) == 2 and _two_values_by_step(values.tobytes()):
+        # Two arms, coded 0 and 1: value 0 + code × (value 1 − value 0) is the arm's value
+        # itself (checked), from a conversion and two in-place passes instead of an index
+        # conversion and a gather.
+        per_patient = cohort.arm.astype(float)
+        per_patient *= values[1] - values[0]
+        per_patient += values[0]
+        return per_patient
+    # Indexing with intp is several times faster than with the int8 codes themselves, and
+    # np.take faster still than indexing (the same values).
+    return np.take(values, cohort.arm.astype(np.intp))
+
+
+@functools.lru_cache(maxsize=64)
+def _two_values_by_step(values_bytes: bytes) -> bool:
+    """Whether ``v0 + c × (v1 − v0)``, computed as :func:`_arm_values` does (float64 product,
+    then sum), gives ``v0`` for ``c = 0`` and ``v1`` for ``c = 1``, bit for bit: it does for
+    most pairs (Sterbenz: the difference is exact when the values are within a factor 2 of
+    each other), not for all. Checked with those very operations on the two codes; keyed by
+    the values' bytes, so ``-0.0`` and NaN payloads count."""
+    values = np.frombuffer(values_bytes, dtype=np.float64)
+    codes = np.array([0.0, 1.0])
+    codes *= values[1] - values[0]
+    codes += values[0]
+    return bool(np.array_equal(codes.view(np.int64), values.view(np.int64)))
 
 
 def _flare_start(
@@ -190,9 +214,16 @@ def _flares(cohort: LatentCohort, own_end_month: np.ndarray, visit_ok: np.ndarra
 
 
 def _cutoff(
-    cohort: LatentCohort, own_end_month: np.ndarray, first_event_calendar: np.ndarray
+    cohort: LatentCohort,
+    own_end_month: np.ndarray,
+    first_event_calendar: np.ndarray,
+    own_end_above_minus_inf: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Calendar cut-off per replicate, its reason, and whether it is administrative."""
+    """Calendar cut-off per replicate, its reason, and whether it is administrative.
+
+    ``own_end_above_minus_inf=True`` tells that ``own_end_month`` holds neither NaN nor
+    ``-inf`` (the caller checked; see :func:`_administrative_cut`).
+    """
     rules = cohort.scenario.cutoff
     replicates = len(cohort.replicates)
     fired: list[tuple[int, np.ndarray]] = []
@@ -210,11 +241,10 @@ def _cutoff(
         else:
             at = np.full(replicates, np.inf)
         fired.append((CUT_EVENTS, at))
-    everyone_done = (cohort.enrol_month + own_end_month).max(axis=1)
     done_reason = CUT_MAX_FOLLOW_UP if rules.max_follow_up_months is not None else CUT_STUDY_END
     if not fired:
         return (
-            everyone_done,
+            _everyone_done(cohort.enrol_month, own_end_month),
             np.full(replicates, done_reason, dtype=np.int8),
             np.zeros(replicates, bool),
         )
@@ -227,10 +257,62 @@ def _cutoff(
         which = np.argmin(times, axis=0) if rules.combine == "first" else np.argmax(times, axis=0)
         rule_time = times[which, np.arange(replicates)]
         rule_codes = codes[which]
-    administrative = rule_time < everyone_done
-    cut = np.where(administrative, rule_time, everyone_done)
+    administrative, cut = _administrative_cut(
+        rule_time, cohort.enrol_month, own_end_month, own_end_above_minus_inf
+    )
     reason = np.where(administrative, rule_codes, done_reason).astype(np.int8)
     return cut, reason, administrative
+
+
+def _everyone_done(enrol: np.ndarray, own_end_month: np.ndarray) -> np.ndarray:
+    """Per replicate, the calendar month when the last patient's own follow-up ends."""
+    return (enrol + own_end_month).max(axis=1)
+
+
+def _administrative_cut(
+    rule_time: np.ndarray,
+    enrol: np.ndarray,
+    own_end_month: np.ndarray,
+    own_end_above_minus_inf: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``administrative = rule_time < everyone_done`` and ``cut = where(administrative,
+    rule_time, everyone_done)``, with :func:`_everyone_done` computed only where it is needed.
+
+    Rounding is monotone, so every patient's ``enrol + own_end`` is at most the row's maximum:
+    a rule time below patient 0's one is below ``everyone_done`` — unless the row holds a NaN,
+    which the maximum propagates (``x < NaN`` is False). Hence the shortcut needs both arrays
+    free of NaN and of ``-inf`` (``+inf + -inf`` is NaN; any other sum of such values is not),
+    which two minima check (one when the caller has checked ``own_end_month``:
+    ``own_end_above_minus_inf``). Rows the bound leaves undecided (and rows where ``cut`` is
+    ``everyone_done``) get the maximum itself, over their own patients only.
+    """
+    ends = (
+        own_end_month
+        if own_end_month.shape == enrol.shape
+        else np.broadcast_to(own_end_month, enrol.shape)
+    )
+    if (
+        enrol.ndim != 2
+        or enrol.shape[1] == 0
+        or not _above_minus_inf(enrol)
+        or not (own_end_above_minus_inf or _above_minus_inf(ends))
+    ):
+        everyone_done = _everyone_done(enrol, ends)
+        administrative = rule_time < everyone_done
+        return administrative, np.where(administrative, rule_time, everyone_done)
+    administrative = rule_time < enrol[:, 0] + ends[:, 0]
+    cut = np.array(rule_time, dtype=np.result_type(rule_time, enrol, ends), copy=True)
+    undecided = np.flatnonzero(~administrative)
+    if undecided.size:
+        done = _everyone_done(enrol[undecided], ends[undecided])
+        administrative[undecided] = rule_time[undecided] < done
+        cut[undecided] = np.where(administrative[undecided], rule_time[undecided], done)
+    return administrative, cut
+
+
+def _above_minus_inf(x: np.ndarray) -> bool:
+    """Whether ``x`` has neither NaN nor ``-inf`` (the minimum propagates NaN): one pass."""
+    return bool(np.minimum.reduce(x, axis=None, initial=np.inf) > -np.inf)
 
 
 def _competing_month(cohort: LatentCohort, pick: str, attribute: str) -> np.ndarray:
@@ -381,8 +463,11 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
     resolutions of the general path add nothing; end reasons, visits and the lupus quantities
     are not needed either. What remains is computed by the same functions with the same
     arguments (:func:`_flare_start`, :func:`_cutoff`, the rules of
-    :mod:`cohortsim.engine.rules`), so every float is the same; tests compare the two paths on
-    every shipped scenario where this applies and on generated ones.
+    :mod:`cohortsim.engine.rules`), or by shortcuts that do the same floating-point operations
+    on the same operands (:func:`_relapse_own_end`, :func:`_relapse_onsets`,
+    :func:`_started_within`), so every float is the same; tests compare the two paths on every
+    shipped scenario where this applies and on generated ones, and each shortcut with the
+    formula it replaces (``tests/engine/test_engine_fast_paths.py``).
     """
     if not relapses_only(cohort):
         raise ValueError(
@@ -391,30 +476,8 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
         )
     scenario = cohort.scenario
     enrol = cohort.enrol_month
-    own_end_at = own_end_month(*_own_end_arguments(cohort))
-    rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
-    recurrent = _per_arm(cohort, lambda a: a.disease.relapse.recurrent) > 0
-    no_frailty = all(a.disease.relapse.frailty_variance == 0 for a in cohort.arms)
-    frailty = None if no_frailty else cohort.frailty
-    exponential_rate = _exponential_rates(cohort)
-
-    # Onsets within the patient's own follow-up (inf otherwise), as _flares with every flare
-    # detected immediately: there the detection time is the onset.
-    onsets = []
-    # With exponential hazards a 0-d 0 serves as the first flare's "previous resolution" of
-    # everyone (0 + gap is gap exactly); other hazards index it per arm.
-    previous = np.zeros(() if exponential_rate is not None else cohort.shape)
-    for k in range(cohort.n_flares):
-        start = _flare_start(cohort, k, previous, exponential_rate, frailty, recurrent)
-        live = start <= own_end_at
-        # where(live, start, inf), in place: _flare_start returns a fresh array (its entries
-        # where not live are not used below: the next "previous" is inf there).
-        onset = start if start.shape == cohort.shape else np.broadcast_to(start, cohort.shape)
-        onset = onset if onset.flags.writeable else onset.copy()
-        np.copyto(onset, np.inf, where=~live)
-        onsets.append(onset)
-        if k + 1 < cohort.n_flares:
-            previous = np.where(live, start + rescue, np.inf)
+    own_end_at, own_end_above_minus_inf = _relapse_own_end(cohort)
+    onsets = _relapse_onsets(cohort, own_end_at)
 
     # The first relapse: the earliest detected flare (= earliest onset) or flare 1's onset.
     # min over a single flare is that flare's value: no stacking needed.
@@ -425,14 +488,16 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
     # Onsets are finite or +inf (never NaN: a NaN start is not <= own_end_at), and enrolment is
     # finite or +inf, so the general path's where(isfinite(first), …, inf) selects change
     # nothing here: the same floats from fewer passes.
-    finite = np.isfinite(first)
     first_calendar = enrol + first
-    cut, _, administrative = _cutoff(cohort, own_end_at, first_calendar)
+    cut, _, administrative = _cutoff(
+        cohort, own_end_at, first_calendar, own_end_above_minus_inf
+    )
 
-    enrolled = enrol <= cut[:, None]
+    to_cut = cut[:, None] - enrol
+    enrolled = _enrolled(enrol, cut, to_cut)
     everyone_enrolled = bool(enrolled.all())
     follow_up, _ = cut_follow_up(
-        own_end_at, enrol, cut[:, None], administrative[:, None], first, first_calendar
+        own_end_at, enrol, cut[:, None], administrative[:, None], first, first_calendar, to_cut
     )
     if not everyone_enrolled:
         follow_up = np.where(enrolled, follow_up, np.nan)
@@ -443,7 +508,7 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
         # endpoints take from it, without building it: observed = enrolled & isfinite(first
         # detection), and the relapse time where(observed, first detection, follow_up), which is
         # the smaller of onset and follow-up (NaN, propagated, when not enrolled).
-        observed = (onset <= follow_up) & finite
+        observed = _started_within(onset, follow_up)
         if not everyone_enrolled:
             observed &= enrolled
         relapse_time = np.minimum(onset, follow_up)
@@ -456,3 +521,123 @@ def simulate_relapses_vector(cohort: LatentCohort) -> Relapses:
         observed = enrolled & np.isfinite(first_detection)
         relapse_time = np.where(observed, first_detection, follow_up)
     return Relapses(cut, enrolled, follow_up, observed, relapse_time, flares)
+
+
+def _enrolled(enrol: np.ndarray, cut: np.ndarray, to_cut: np.ndarray) -> np.ndarray:
+    """``enrol <= cut[:, None]``, given ``to_cut = cut[:, None] - enrol``.
+
+    When no cut-off is infinite (``inf - inf`` is NaN) that is ``to_cut >= 0``: the difference
+    of two finite floats is 0 only for equal ones and otherwise has the sign of the exact
+    difference (gradual underflow, monotone rounding), and an infinite or NaN enrolment gives
+    ``-inf``, ``+inf`` or NaN, which compare as the enrolment does. A comparison of two
+    (R, N) arrays, which NumPy does several times faster than one against a broadcast column.
+    """
+    if np.isinf(cut).any():
+        return enrol <= cut[:, None]
+    return np.greater_equal(to_cut, 0.0)
+
+
+def _started_within(onset: np.ndarray, follow_up: np.ndarray) -> np.ndarray:
+    """``(onset <= follow_up) & isfinite(onset)``, a fresh array.
+
+    An infinite onset is within an infinite follow-up only: without one (the largest follow-up
+    is finite; a NaN, propagated by the maximum, takes the long way) the comparison alone
+    already leaves out every flare that never starts, and the finiteness pass is skipped.
+    """
+    observed = np.less_equal(onset, follow_up)
+    if not _max_below_inf(follow_up):
+        observed &= np.isfinite(onset)
+    return observed
+
+
+def _max_below_inf(x: np.ndarray) -> bool:
+    """Whether ``x`` has neither NaN nor ``+inf`` (the maximum propagates NaN): one pass."""
+    return bool(np.maximum.reduce(x, axis=None, initial=-np.inf) < np.inf)
+
+
+def _relapse_own_end(cohort: LatentCohort) -> tuple[np.ndarray, bool]:
+    """:func:`own_end_month` of the cohort, and whether it holds neither NaN nor ``-inf``.
+
+    Without dropout, death or a maximum follow-up, :func:`own_end_month` returns the months
+    left in the study when they hold no NaN: here one minimum both checks that and tells
+    whether they reach ``-inf`` (for :func:`_administrative_cut`), where otherwise the two
+    functions would each make a pass.
+    """
+    dropout, death, max_follow_up, left = _own_end_arguments(cohort)
+    if (
+        dropout.ndim == 0
+        and death.ndim == 0
+        and dropout == np.inf
+        and death == np.inf
+        and max_follow_up == np.inf
+        and left.dtype == np.float64
+    ):
+        low = np.minimum.reduce(left, axis=None, initial=np.inf)
+        if not np.isnan(low):
+            return left, bool(low > -np.inf)
+    return own_end_month(dropout, death, max_follow_up, left), False
+
+
+def _relapse_onsets(cohort: LatentCohort, own_end_at: np.ndarray) -> list[np.ndarray]:
+    """Each flare's onset where it starts within the patient's own follow-up, ``inf``
+    otherwise: ``_flares``' onsets when every flare is detected as it starts."""
+    rates = _arm_exponential_rates(cohort)
+    no_frailty = all(a.disease.relapse.frailty_variance == 0 for a in cohort.arms)
+    frailty = None if no_frailty else cohort.frailty
+    if (
+        cohort.n_flares == 1
+        and rates is not None
+        and all(rate > 0 for rate in rates)
+        and cohort.arms[0].disease.relapse.clock == "gap"
+    ):
+        # One flare, exponential hazards with positive rates, the gap clock: the onset is
+        # next_onset_exponential's gap itself (its previous resolution is 0, and 0 + gap is
+        # gap), the unit exponential over the rate, here divided into the per-patient rates'
+        # own fresh array instead of a new one.
+        rate = _arm_values(cohort, rates)
+        units = cohort.relapse_units[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scaled = units if frailty is None else units / frailty
+            if rate.shape == cohort.shape:
+                start = np.divide(scaled, rate, out=rate)
+            else:
+                start = np.asarray(scaled / rate)
+        return [_within_own_follow_up(cohort, start, own_end_at)]
+
+    if cohort.n_flares > 1:
+        rescue = _per_arm(cohort, lambda a: a.disease.relapse.rescue_resolution_months)
+        recurrent = _per_arm(cohort, lambda a: a.disease.relapse.recurrent) > 0
+    else:  # used from a second flare on only: spare the per-arm lookups
+        rescue, recurrent = np.zeros(()), np.zeros((), dtype=bool)
+    exponential_rate = None if rates is None else _arm_values(cohort, rates)
+    onsets = []
+    # With exponential hazards a 0-d 0 serves as the first flare's "previous resolution" of
+    # everyone (0 + gap is gap exactly); other hazards index it per arm.
+    previous = np.zeros(() if exponential_rate is not None else cohort.shape)
+    for k in range(cohort.n_flares):
+        start = _flare_start(cohort, k, previous, exponential_rate, frailty, recurrent)
+        live = start <= own_end_at
+        onsets.append(_within_own_follow_up(cohort, start, own_end_at, live))
+        if k + 1 < cohort.n_flares:
+            previous = np.where(live, start + rescue, np.inf)
+    return onsets
+
+
+def _within_own_follow_up(
+    cohort: LatentCohort,
+    start: np.ndarray,
+    own_end_at: np.ndarray,
+    live: np.ndarray | None = None,
+) -> np.ndarray:
+    """``where(live, start, inf)`` with ``live = start <= own_end_at``, written into ``start``
+    when it is a fresh full-size array (the caller no longer needs its values where not
+    live), into a copy otherwise. A ``live`` given is left as it is."""
+    if live is None:  # a mask of this call's own: inverted in place
+        live = start <= own_end_at
+        not_live = np.logical_not(live, out=live)
+    else:
+        not_live = ~live
+    onset = start if start.shape == cohort.shape else np.broadcast_to(start, cohort.shape)
+    onset = onset if onset.flags.writeable else onset.copy()
+    np.copyto(onset, np.inf, where=not_live)
+    return onset
